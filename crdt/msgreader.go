@@ -1,0 +1,99 @@
+package crdt
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// msgReader wraps a msgpack decoder over an in-memory buffer and checks
+// every declared length against the bytes actually left, so a forged
+// length cannot make us allocate more than the input's size.
+type msgReader struct {
+	r   *bytes.Reader
+	dec *msgpack.Decoder
+}
+
+func newMsgReader(b []byte) *msgReader {
+	r := bytes.NewReader(b)
+	return &msgReader{r: r, dec: msgpack.NewDecoder(r)}
+}
+
+func (m *msgReader) remaining() int { return m.r.Len() }
+
+func (m *msgReader) wrap(what string, err error) error {
+	return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+}
+
+func (m *msgReader) arrayLen(min, max int) (int, error) {
+	n, err := m.dec.DecodeArrayLen()
+	if err != nil {
+		return 0, err
+	}
+	return m.checkLen(n, min, max)
+}
+
+func (m *msgReader) mapLen(min, max int) (int, error) {
+	n, err := m.dec.DecodeMapLen()
+	if err != nil {
+		return 0, err
+	}
+	return m.checkLen(n, min, max)
+}
+
+func (m *msgReader) checkLen(n, min, max int) (int, error) {
+	switch {
+	case n < 0:
+		return 0, fmt.Errorf("unexpected nil")
+	case n < min || n > max:
+		return 0, fmt.Errorf("length %d outside [%d, %d]", n, min, max)
+	case n > m.r.Len():
+		return 0, fmt.Errorf("length %d exceeds the %d bytes left", n, m.r.Len())
+	}
+	return n, nil
+}
+
+func (m *msgReader) uint() (uint64, error) {
+	c, err := m.dec.PeekCode()
+	if err != nil {
+		return 0, err
+	}
+	// Accept only unsigned encodings (positive fixint, uint8..64) so one
+	// value has one encoding.
+	if !(c <= 0x7f || (c >= 0xcc && c <= 0xcf)) {
+		return 0, fmt.Errorf("expected unsigned integer, got code 0x%x", c)
+	}
+	return m.dec.DecodeUint64()
+}
+
+func (m *msgReader) boolean() (bool, error) { return m.dec.DecodeBool() }
+
+func (m *msgReader) str(max int) (string, error) {
+	c, err := m.dec.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda && c != 0xdb {
+		return "", fmt.Errorf("expected string, got code 0x%x", c)
+	}
+	s, err := m.dec.DecodeString()
+	if err != nil {
+		return "", err
+	}
+	if len(s) > max {
+		return "", fmt.Errorf("string of %d bytes exceeds max %d", len(s), max)
+	}
+	return s, nil
+}
+
+func (m *msgReader) bytes(max int) ([]byte, error) {
+	b, err := m.dec.DecodeBytes()
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%d bytes exceed max %d", len(b), max)
+	}
+	return b, nil
+}

@@ -1,0 +1,1022 @@
+package crdt
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// ReplicaConfig configures a Replica.
+type ReplicaConfig struct {
+	// ID is this replica's writer identity (a member's DID).
+	ID ReplicaID
+	// Clock stamps local writes and checks remote stamps. Required: the
+	// store uses a wall-clock HLC, the simulator a virtual one.
+	Clock *Clock
+	// Limits bounds input.
+	Limits Limits
+	// MaxBufferEntries and MaxBufferBytes bound the delta buffer. When a
+	// bound is hit the oldest entries are dropped and peers that had not
+	// acknowledged them are repaired by digest instead.
+	MaxBufferEntries int
+	MaxBufferBytes   int
+	// MaxDeltaBytes bounds the documents in one outgoing delta message; the
+	// rest follows in the next round.
+	MaxDeltaBytes int
+}
+
+// DefaultReplicaConfig returns the defaults for replica id over clock.
+func DefaultReplicaConfig(id ReplicaID, clock *Clock) ReplicaConfig {
+	return ReplicaConfig{
+		ID:               id,
+		Clock:            clock,
+		Limits:           DefaultLimits(),
+		MaxBufferEntries: 1 << 16,
+		MaxBufferBytes:   64 << 20,
+		MaxDeltaBytes:    4 << 20,
+	}
+}
+
+// Errors returned by local operations. They are wrapped with the key; test
+// with errors.Is.
+var (
+	ErrNotFound      = errors.New("not found")
+	ErrAlreadyExists = errors.New("already exists")
+	ErrConflict      = errors.New("resourceVersion conflict")
+	ErrInvalid       = errors.New("invalid")
+	// ErrNeedRepair: the peer is missing deltas that were pruned from the
+	// buffer; run a digest repair with it.
+	ErrNeedRepair = errors.New("peer needs digest repair")
+	// ErrUnknownSession: a repair reply arrived for no open session.
+	ErrUnknownSession = errors.New("no repair session with peer")
+)
+
+// ConflictError reports an optimistic-concurrency failure.
+type ConflictError struct {
+	Key      Key
+	Expected uint64
+	Actual   uint64
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s: resourceVersion conflict: expected %d, current %d", e.Key, e.Expected, e.Actual)
+}
+
+// Is makes errors.Is(err, ErrConflict) work.
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// EventType says how a change looks to a watcher.
+type EventType uint8
+
+const (
+	// EventNone: internal state changed, the object did not (e.g. tombstone
+	// collection). Not delivered to watchers.
+	EventNone EventType = iota
+	EventAdded
+	EventModified
+	EventDeleted
+)
+
+func (t EventType) String() string {
+	return [...]string{"NONE", "ADDED", "MODIFIED", "DELETED"}[t]
+}
+
+// Change is one key's state change, to persist and publish.
+type Change struct {
+	Key Key
+	// RV is the key's new resourceVersion: the local sequence number of
+	// this change. Invisible changes (EventNone) keep the old one.
+	RV   uint64
+	Type EventType
+	// Doc is the key's new state (nil when it was dropped entirely). It is
+	// owned by the replica: read it before the next call, do not modify it.
+	Doc *Document
+}
+
+// Meta is the replica's own state to persist with every update.
+type Meta struct {
+	Seq      uint64
+	Clock    Timestamp
+	BufFloor uint64
+	Context  *Context
+	// Acks holds the tracked live peers and what each acknowledged, so a
+	// restarted member keeps its buffer for them.
+	Acks map[ReplicaID]uint64
+}
+
+// Update is the output of every state-changing call: what the driver must
+// make durable (in one atomic batch) before it sends any reply messages or
+// acknowledges the caller.
+type Update struct {
+	Changes []Change
+	// Entry is a new delta-buffer entry, if any.
+	Entry *BufferEntry
+	// PrunedThrough: buffer entries with Last <= it were dropped.
+	PrunedThrough uint64
+	Meta          Meta
+}
+
+// Empty reports whether nothing needs persisting beyond Meta.
+func (u *Update) Empty() bool {
+	return len(u.Changes) == 0 && u.Entry == nil && u.PrunedThrough == 0
+}
+
+// BufferEntry is one applied batch in the delta buffer: the documents it
+// changed and the dots it made known, covering local sequence numbers
+// First..Last.
+type BufferEntry struct {
+	First, Last uint64
+	From        ReplicaID // the peer it came from; empty for local writes
+	Dots        []Dot
+	Docs        []KeyedDoc
+	size        int
+}
+
+type keyState struct {
+	doc    *Document
+	rv     uint64
+	hash   Hash
+	hashOK bool
+}
+
+// peerReport is what a peer last told us about itself.
+type peerReport struct {
+	vv    VersionVector
+	clock Timestamp
+}
+
+type repairSession struct {
+	mySeq   uint64
+	peerSeq uint64
+	peerCtx *Context
+}
+
+// Replica is the sans-IO replication core of one member's store. It is not
+// safe for concurrent use; the Store serializes calls, the simulator is
+// single-threaded.
+type Replica struct {
+	cfg   ReplicaConfig
+	id    ReplicaID
+	clock *Clock
+
+	docs  map[Key]*keyState
+	tombs map[Key]struct{}
+	ctx   *Context
+	seq   uint64
+
+	buf      []*BufferEntry
+	bufBytes int
+	bufFloor uint64
+
+	acks        map[ReplicaID]uint64
+	peers       map[ReplicaID]struct{}
+	reports     map[ReplicaID]peerReport
+	sessions    map[ReplicaID]*repairSession
+	reportClock Timestamp
+}
+
+// NewReplica returns an empty replica.
+func NewReplica(cfg ReplicaConfig) (*Replica, error) {
+	if err := ValidateReplicaID(cfg.ID); err != nil {
+		return nil, fmt.Errorf("new replica: %w", err)
+	}
+	if cfg.Clock == nil {
+		return nil, fmt.Errorf("new replica: a clock is required")
+	}
+	def := DefaultReplicaConfig(cfg.ID, cfg.Clock)
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = def.Limits
+	}
+	if cfg.MaxBufferEntries <= 0 {
+		cfg.MaxBufferEntries = def.MaxBufferEntries
+	}
+	if cfg.MaxBufferBytes <= 0 {
+		cfg.MaxBufferBytes = def.MaxBufferBytes
+	}
+	if cfg.MaxDeltaBytes <= 0 {
+		cfg.MaxDeltaBytes = def.MaxDeltaBytes
+	}
+	return &Replica{
+		cfg:      cfg,
+		id:       cfg.ID,
+		clock:    cfg.Clock,
+		docs:     map[Key]*keyState{},
+		tombs:    map[Key]struct{}{},
+		ctx:      NewContext(),
+		acks:     map[ReplicaID]uint64{},
+		peers:    map[ReplicaID]struct{}{},
+		reports:  map[ReplicaID]peerReport{},
+		sessions: map[ReplicaID]*repairSession{},
+	}, nil
+}
+
+// ID returns the replica's writer identity.
+func (r *Replica) ID() ReplicaID { return r.id }
+
+// Seq returns the last local sequence number (the store's resourceVersion).
+func (r *Replica) Seq() uint64 { return r.seq }
+
+// Context returns a copy of the causal context.
+func (r *Replica) Context() *Context { return r.ctx.Clone() }
+
+// Get returns the document for key and its resourceVersion. The document
+// is owned by the replica: do not modify it.
+func (r *Replica) Get(key Key) (*Document, uint64, bool) {
+	ks, ok := r.docs[key]
+	if !ok {
+		return nil, 0, false
+	}
+	return ks.doc, ks.rv, true
+}
+
+// Keys returns every key holding state (live or tombstoned), sorted.
+func (r *Replica) Keys() []Key {
+	keys := make([]Key, 0, len(r.docs))
+	for k := range r.docs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Len returns the number of keys holding state.
+func (r *Replica) Len() int { return len(r.docs) }
+
+func (r *Replica) meta() Meta {
+	m := Meta{Seq: r.seq, Clock: r.clock.Last(), BufFloor: r.bufFloor, Context: r.ctx.Clone(),
+		Acks: make(map[ReplicaID]uint64, len(r.peers))}
+	for p := range r.peers {
+		m.Acks[p] = r.acks[p]
+	}
+	// Stability reports may only claim a clock reading that is durable, so
+	// a restart can never issue writes below a reported clock.
+	r.reportClock = m.Clock
+	return m
+}
+
+func (r *Replica) finish(u *Update) Update {
+	u.Meta = r.meta()
+	return *u
+}
+
+// --- local operations ---------------------------------------------------
+
+// PutMode selects create/update semantics.
+type PutMode uint8
+
+const (
+	// PutUpsert creates or updates.
+	PutUpsert PutMode = iota
+	// PutCreate fails with ErrAlreadyExists if the object exists.
+	PutCreate
+	// PutUpdate fails with ErrNotFound if the object does not exist.
+	PutUpdate
+)
+
+// PutOptions qualifies Put.
+type PutOptions struct {
+	Mode PutMode
+	// ExpectRV, when non-zero, must equal the key's current resourceVersion.
+	ExpectRV uint64
+	// BumpGeneration increments the object's generation counter (the API
+	// layer asks for it when the spec changed).
+	BumpGeneration bool
+}
+
+func (r *Replica) checkRV(key Key, expect uint64) error {
+	if expect == 0 {
+		return nil
+	}
+	var cur uint64
+	if ks, ok := r.docs[key]; ok && ks.doc.Exists() {
+		cur = ks.rv
+	}
+	if cur != expect {
+		return &ConflictError{Key: key, Expected: expect, Actual: cur}
+	}
+	return nil
+}
+
+// Put sets key to the JSON object value, writing only the fields that
+// changed. A Put that changes nothing returns an Update without changes.
+func (r *Replica) Put(key Key, value []byte, opts PutOptions) (Update, error) {
+	if err := key.Validate(); err != nil {
+		return Update{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	obj, err := decodeObject(value, r.cfg.Limits)
+	if err != nil {
+		return Update{}, fmt.Errorf("%s: %w: %v", key, ErrInvalid, err)
+	}
+	ks := r.docs[key]
+	exists := ks != nil && ks.doc.Exists()
+	switch {
+	case opts.Mode == PutCreate && exists:
+		return Update{}, fmt.Errorf("%s: %w", key, ErrAlreadyExists)
+	case opts.Mode == PutUpdate && !exists:
+		return Update{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err := r.checkRV(key, opts.ExpectRV); err != nil {
+		return Update{}, err
+	}
+	doc := NewDocument()
+	if ks != nil {
+		doc = ks.doc.Clone()
+	}
+	// The dot is taken only once we know the operation writes something,
+	// so no-op puts leave no holes in the sequence.
+	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV[r.id] + 1}
+	delta := NewDocument()
+	changed := doc.setObject(obj, s, delta)
+	if opts.BumpGeneration || (changed && !exists && doc.Generation() == 0) {
+		doc.bumpGeneration(s, delta)
+		changed = true
+	}
+	if !changed {
+		return r.finish(&Update{}), nil
+	}
+	return r.commitLocal(key, doc, delta, s, exists), nil
+}
+
+// Delete tombstones key.
+func (r *Replica) Delete(key Key, expectRV uint64) (Update, error) {
+	if err := key.Validate(); err != nil {
+		return Update{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	ks := r.docs[key]
+	if ks == nil || !ks.doc.Exists() {
+		return Update{}, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err := r.checkRV(key, expectRV); err != nil {
+		return Update{}, err
+	}
+	doc := ks.doc.Clone()
+	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV[r.id] + 1}
+	delta := NewDocument()
+	doc.deleteObject(s, delta)
+	return r.commitLocal(key, doc, delta, s, true), nil
+}
+
+func (r *Replica) commitLocal(key Key, doc, delta *Document, s Stamp, existed bool) Update {
+	r.ctx.Add(s.Dot())
+	r.seq++
+	ch := r.install(key, doc, r.seq, existed)
+	e := &BufferEntry{First: r.seq, Last: r.seq, Dots: []Dot{s.Dot()}, Docs: []KeyedDoc{{Key: key, Doc: delta}}}
+	u := &Update{Changes: []Change{ch}, Entry: e}
+	r.appendBuffer(e, u)
+	return r.finish(u)
+}
+
+// install stores doc as key's state at rv and returns the change.
+func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Change {
+	ch := Change{Key: key, RV: rv, Doc: doc}
+	switch exists := doc.Exists(); {
+	case exists && existed:
+		ch.Type = EventModified
+	case exists:
+		ch.Type = EventAdded
+	case existed:
+		ch.Type = EventDeleted
+	default:
+		ch.Type = EventNone
+	}
+	if doc.IsEmpty() {
+		delete(r.docs, key)
+		delete(r.tombs, key)
+		ch.Doc = nil
+		return ch
+	}
+	ks := r.docs[key]
+	if ks == nil {
+		ks = &keyState{}
+		r.docs[key] = ks
+	}
+	ks.doc, ks.hashOK = doc, false
+	if rv != 0 {
+		ks.rv = rv
+	} else {
+		ch.RV = ks.rv
+	}
+	if doc.hasTombstones() {
+		r.tombs[key] = struct{}{}
+	} else {
+		delete(r.tombs, key)
+	}
+	return ch
+}
+
+// --- delta buffer ----------------------------------------------------------
+
+func (r *Replica) appendBuffer(e *BufferEntry, u *Update) {
+	sortDocs(e.Docs)
+	for i := range e.Docs {
+		if e.Docs[i].Doc != nil {
+			raw, err := e.Docs[i].Doc.MarshalBinary()
+			if err == nil {
+				e.Docs[i].raw = raw
+				e.size += len(raw)
+			}
+		}
+		e.size += len(e.Docs[i].Key) + 4
+	}
+	e.size += len(e.Dots) * 16
+	r.buf = append(r.buf, e)
+	r.bufBytes += e.size
+	r.pruneBuffer(u)
+}
+
+// pruneBuffer drops entries every tracked peer acknowledged, then the
+// oldest entries beyond the size bounds.
+func (r *Replica) pruneBuffer(u *Update) {
+	acked := r.seq
+	for p := range r.peers {
+		if a := r.acks[p]; a < acked {
+			acked = a
+		}
+	}
+	n := 0
+	for n < len(r.buf) && (r.buf[n].Last <= acked ||
+		len(r.buf)-n > r.cfg.MaxBufferEntries || r.bufBytes > r.cfg.MaxBufferBytes) {
+		r.bufBytes -= r.buf[n].size
+		r.bufFloor = r.buf[n].Last
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	clear(r.buf[:n])
+	r.buf = r.buf[n:]
+	if u != nil {
+		u.PrunedThrough = r.bufFloor
+	}
+}
+
+// Buffer returns the retained buffer entries (oldest first). They are owned
+// by the replica.
+func (r *Replica) Buffer() []*BufferEntry { return r.buf }
+
+// SetPeers sets the live peers whose acknowledgements gate buffer pruning
+// and whose reports gate tombstone collection. A removed peer stops holding
+// either back.
+func (r *Replica) SetPeers(live []ReplicaID) Update {
+	r.peers = make(map[ReplicaID]struct{}, len(live))
+	for _, p := range live {
+		if p != r.id {
+			r.peers[p] = struct{}{}
+		}
+	}
+	for p := range r.acks {
+		if _, ok := r.peers[p]; !ok {
+			delete(r.acks, p)
+		}
+	}
+	for p := range r.reports {
+		if _, ok := r.peers[p]; !ok {
+			delete(r.reports, p)
+		}
+	}
+	u := &Update{}
+	r.pruneBuffer(u)
+	return r.finish(u)
+}
+
+// DeltaFor returns the join of every buffered delta peer has not
+// acknowledged, except those that came from peer itself. It returns nil
+// when there is nothing to send and ErrNeedRepair when entries the peer
+// needs were pruned.
+func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
+	ack := r.acks[peer]
+	if ack < r.bufFloor {
+		return nil, fmt.Errorf("%s: %w (acked %d, buffer starts after %d)", peer, ErrNeedRepair, ack, r.bufFloor)
+	}
+	start, _ := slices.BinarySearchFunc(r.buf, ack+1, func(e *BufferEntry, seq uint64) int {
+		return cmpUint(e.Last, seq)
+	})
+	var (
+		docs   = map[Key]KeyedDoc{}
+		joined = map[Key]bool{}
+		dots   []Dot
+		size   int
+		upTo   = ack
+		any    bool
+	)
+	for _, e := range r.buf[start:] {
+		if size > 0 && size+e.size > r.cfg.MaxDeltaBytes {
+			break
+		}
+		upTo = e.Last
+		if e.From == peer {
+			continue
+		}
+		any = true
+		size += e.size
+		dots = append(dots, e.Dots...)
+		for _, kd := range e.Docs {
+			prev, ok := docs[kd.Key]
+			if !ok {
+				docs[kd.Key] = kd
+				continue
+			}
+			if !joined[kd.Key] {
+				prev = KeyedDoc{Key: kd.Key, Doc: prev.Doc.Clone()}
+				joined[kd.Key] = true
+			}
+			prev.Doc.merge(kd.Doc, nil)
+			docs[kd.Key] = prev
+		}
+	}
+	if !any {
+		// Everything unacknowledged came from the peer: it has it.
+		if upTo > r.acks[peer] {
+			r.acks[peer] = upTo
+		}
+		return nil, nil
+	}
+	m := &DeltaMsg{From: r.id, Seq: upTo, Dots: dots, Docs: make([]KeyedDoc, 0, len(docs))}
+	for _, kd := range docs {
+		m.Docs = append(m.Docs, kd)
+	}
+	sortDocs(m.Docs)
+	return m, nil
+}
+
+// Ack returns an acknowledgement of seq carrying this replica's report.
+func (r *Replica) Ack(seq uint64) *AckMsg {
+	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.Clone(), Clock: r.reportClock}
+}
+
+// HandleAck records a peer's acknowledgement and report.
+func (r *Replica) HandleAck(m *AckMsg) Update {
+	if m.Seq > r.acks[m.From] && m.Seq <= r.seq {
+		r.acks[m.From] = m.Seq
+	}
+	r.noteReport(m.From, m.VV, m.Clock)
+	u := &Update{}
+	r.pruneBuffer(u)
+	return r.finish(u)
+}
+
+func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) {
+	if from == r.id || r.clock.Check(clock) != nil {
+		return
+	}
+	rep := r.reports[from]
+	if rep.vv == nil {
+		rep.vv = VersionVector{}
+	}
+	rep.vv.Merge(vv)
+	if clock > rep.clock {
+		rep.clock = clock
+	}
+	r.reports[from] = rep
+}
+
+// --- applying remote state --------------------------------------------------
+
+// checkStamps rejects documents carrying stamps too far in the future and
+// folds the newest acceptable stamp into the clock.
+func (r *Replica) checkStamps(docs []KeyedDoc) error {
+	var newest Timestamp
+	for _, kd := range docs {
+		if kd.Doc == nil {
+			continue
+		}
+		if s := kd.Doc.maxStamp(); s.Time > newest {
+			newest = s.Time
+		}
+	}
+	if newest == 0 {
+		return nil
+	}
+	if err := r.clock.Observe(newest); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return nil
+}
+
+// ApplyDelta joins a peer's delta message. The returned ack must be sent
+// only after the update is durable.
+func (r *Replica) ApplyDelta(m *DeltaMsg) (Update, *AckMsg, error) {
+	if m.From == r.id {
+		return Update{}, nil, fmt.Errorf("%w: delta from self", ErrInvalid)
+	}
+	if err := r.checkStamps(m.Docs); err != nil {
+		return Update{}, nil, fmt.Errorf("delta from %s: %w", m.From, err)
+	}
+	u := &Update{}
+	e := &BufferEntry{From: m.From}
+	for _, kd := range m.Docs {
+		if kd.Doc == nil {
+			continue
+		}
+		if ch, ok := r.mergeKey(kd.Key, kd.Doc, nil); ok {
+			u.Changes = append(u.Changes, ch)
+			e.Docs = append(e.Docs, kd)
+		}
+	}
+	for _, d := range m.Dots {
+		if r.ctx.Add(d) {
+			e.Dots = append(e.Dots, d)
+		}
+	}
+	r.bufferRemote(e, u)
+	return r.finish(u), r.Ack(m.Seq), nil
+}
+
+// bufferRemote assigns sequence numbers to the changes in u and buffers e
+// when it carries anything new.
+func (r *Replica) bufferRemote(e *BufferEntry, u *Update) {
+	if len(e.Docs) == 0 && len(e.Dots) == 0 && len(u.Changes) == 0 {
+		return
+	}
+	slices.SortFunc(u.Changes, func(a, b Change) int {
+		switch {
+		case a.Key < b.Key:
+			return -1
+		case a.Key > b.Key:
+			return 1
+		}
+		return 0
+	})
+	e.First = r.seq + 1
+	for i := range u.Changes {
+		r.seq++
+		u.Changes[i].RV = r.seq
+		r.docs[u.Changes[i].Key].setRV(r.seq)
+	}
+	if len(u.Changes) == 0 {
+		r.seq++ // a dots-only entry still needs a buffer position
+	}
+	e.Last = r.seq
+	if len(e.Docs) == 0 && len(e.Dots) == 0 {
+		return
+	}
+	u.Entry = e
+	r.appendBuffer(e, u)
+}
+
+func (ks *keyState) setRV(rv uint64) {
+	if ks != nil {
+		ks.rv = rv
+	}
+}
+
+// mergeKey joins in into key's state. With rctx set (repair), registers the
+// remote has seen but no longer holds are removed first.
+func (r *Replica) mergeKey(key Key, in *Document, rctx *Context) (Change, bool) {
+	ks := r.docs[key]
+	var doc *Document
+	existed := false
+	if ks != nil {
+		doc = ks.doc.Clone()
+		existed = ks.doc.Exists()
+	} else {
+		doc = NewDocument()
+	}
+	changed := false
+	if rctx != nil && doc.removeCovered(in, rctx) {
+		changed = true
+	}
+	if in != nil && doc.merge(in, r.ctx) {
+		changed = true
+	}
+	if !changed {
+		return Change{}, false
+	}
+	ch := r.install(key, doc, 0, existed)
+	return ch, true
+}
+
+// --- repair -------------------------------------------------------------
+
+func (r *Replica) leaf(key Key, ks *keyState) Hash {
+	if !ks.hashOK {
+		raw, err := ks.doc.MarshalBinary()
+		if err != nil {
+			// Unreachable for documents in normal form; hash the key alone
+			// so repair still detects the difference.
+			raw = nil
+		}
+		ks.hash, ks.hashOK = leafHash(key, raw), true
+	}
+	return ks.hash
+}
+
+func (r *Replica) buckets(depth uint8) []Hash {
+	out := make([]Hash, 1<<depth)
+	for k, ks := range r.docs {
+		xorInto(&out[bucketOf(k, depth)], r.leaf(k, ks))
+	}
+	return out
+}
+
+// Digest returns this replica's digest at depth (for tests and tools).
+func (r *Replica) Digest(depth uint8) []Hash { return r.buckets(min(depth, maxDigestDepth)) }
+
+// StartRepair opens a digest repair with peer, replacing any open session
+// with it.
+func (r *Replica) StartRepair(peer ReplicaID) *DigestMsg {
+	depth := digestDepth(len(r.docs))
+	r.sessions[peer] = &repairSession{mySeq: r.seq}
+	return &DigestMsg{From: r.id, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(),
+		Depth: depth, Buckets: r.buckets(depth)}
+}
+
+// HandleDigest answers a digest with the differing buckets' keys. When
+// nothing differs both sides are equal, so the initiator's context is
+// adopted at once.
+func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
+	if m.From == r.id || m.Depth > maxDigestDepth || len(m.Buckets) != 1<<m.Depth || m.Context == nil {
+		return Update{}, nil, fmt.Errorf("%w: bad digest from %s", ErrInvalid, m.From)
+	}
+	r.noteReport(m.From, m.Context.VV, m.Clock)
+	mine := r.buckets(m.Depth)
+	reply := &KeysMsg{From: r.id, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(), Depth: m.Depth}
+	diff := map[uint32]bool{}
+	for i := range mine {
+		if mine[i] != m.Buckets[i] {
+			reply.Buckets = append(reply.Buckets, uint32(i))
+			diff[uint32(i)] = true
+		}
+	}
+	u := &Update{}
+	if len(diff) == 0 {
+		reply.InSync, reply.AckSeq = true, m.Seq
+		r.ctx.Merge(m.Context)
+		return r.finish(u), reply, nil
+	}
+	for k, ks := range r.docs {
+		if diff[bucketOf(k, m.Depth)] {
+			reply.Keys = append(reply.Keys, KeyHash{Key: k, Hash: r.leaf(k, ks)})
+		}
+	}
+	slices.SortFunc(reply.Keys, func(a, b KeyHash) int {
+		switch {
+		case a.Key < b.Key:
+			return -1
+		case a.Key > b.Key:
+			return 1
+		}
+		return 0
+	})
+	return r.finish(u), reply, nil
+}
+
+// HandleKeys continues a repair this replica opened: it sends its documents
+// for every key that differs and asks for the peer's. When the peer is in
+// sync the session ends with an ack.
+func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
+	sess := r.sessions[m.From]
+	if sess == nil {
+		return Update{}, nil, fmt.Errorf("keys from %s: %w", m.From, ErrUnknownSession)
+	}
+	if m.Context == nil {
+		return Update{}, nil, fmt.Errorf("%w: keys message without context", ErrInvalid)
+	}
+	r.noteReport(m.From, m.Context.VV, m.Clock)
+	u := &Update{}
+	if m.InSync {
+		delete(r.sessions, m.From)
+		r.ctx.Merge(m.Context)
+		r.noteAck(m.From, m.AckSeq)
+		return r.finish(u), r.Ack(m.Seq), nil
+	}
+	sess.peerSeq, sess.peerCtx = m.Seq, m.Context
+	theirs := make(map[Key]Hash, len(m.Keys))
+	diff := make(map[uint32]bool, len(m.Buckets))
+	for _, b := range m.Buckets {
+		diff[b] = true
+	}
+	for _, kh := range m.Keys {
+		if !diff[bucketOf(kh.Key, m.Depth)] {
+			return Update{}, nil, fmt.Errorf("%w: key %s outside the differing buckets", ErrInvalid, kh.Key)
+		}
+		theirs[kh.Key] = kh.Hash
+	}
+	out := &RepairMsg{From: r.id, Seq: sess.mySeq, Context: r.ctx.Clone()}
+	for k, ks := range r.docs {
+		if !diff[bucketOf(k, m.Depth)] {
+			continue
+		}
+		h, ok := theirs[k]
+		if ok && h == r.leaf(k, ks) {
+			continue
+		}
+		out.Docs = append(out.Docs, KeyedDoc{Key: k, Doc: ks.doc})
+		if ok {
+			out.Want = append(out.Want, k)
+		}
+	}
+	for k := range theirs {
+		if _, ok := r.docs[k]; !ok {
+			out.Docs = append(out.Docs, KeyedDoc{Key: k})
+			out.Want = append(out.Want, k)
+		}
+	}
+	sortDocs(out.Docs)
+	slices.Sort(out.Want)
+	return r.finish(u), out, nil
+}
+
+func (r *Replica) noteAck(peer ReplicaID, seq uint64) {
+	if seq > r.acks[peer] && seq <= r.seq {
+		r.acks[peer] = seq
+	}
+}
+
+// HandleRepair applies full documents from a repair. On the responder
+// (Final false) it replies with the wanted documents; on the initiator
+// (Final true) it closes the session and acknowledges the peer.
+func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
+	var rctx *Context
+	var sess *repairSession
+	if m.Final {
+		if sess = r.sessions[m.From]; sess == nil || sess.peerCtx == nil {
+			return Update{}, nil, fmt.Errorf("repair from %s: %w", m.From, ErrUnknownSession)
+		}
+		rctx = sess.peerCtx
+	} else {
+		if m.Context == nil {
+			return Update{}, nil, fmt.Errorf("%w: repair without context", ErrInvalid)
+		}
+		rctx = m.Context
+	}
+	if err := r.checkStamps(m.Docs); err != nil {
+		return Update{}, nil, fmt.Errorf("repair from %s: %w", m.From, err)
+	}
+	u := &Update{}
+	e := &BufferEntry{From: m.From}
+	for _, kd := range m.Docs {
+		if ch, ok := r.mergeKey(kd.Key, kd.Doc, rctx); ok {
+			u.Changes = append(u.Changes, ch)
+			if ch.Doc != nil {
+				e.Docs = append(e.Docs, KeyedDoc{Key: kd.Key, Doc: ch.Doc.Clone()})
+			}
+		}
+	}
+	// Our state now includes everything the peer's context snapshot
+	// claims, so the context can be adopted. Adopted dots are not forwarded
+	// as dots: others may lack the unchanged keys behind them.
+	r.ctx.Merge(rctx)
+	r.bufferRemote(e, u)
+	if m.Final {
+		delete(r.sessions, m.From)
+		r.noteAck(m.From, m.AckSeq)
+		return r.finish(u), r.Ack(sess.peerSeq), nil
+	}
+	reply := &RepairMsg{From: r.id, AckSeq: m.Seq, Final: true}
+	for _, k := range m.Want {
+		var doc *Document
+		if ks, ok := r.docs[k]; ok {
+			doc = ks.doc
+		}
+		reply.Docs = append(reply.Docs, KeyedDoc{Key: k, Doc: doc})
+	}
+	return r.finish(u), reply, nil
+}
+
+// Step dispatches any incoming message. The reply (possibly nil) must be
+// sent only after the update is durable.
+func (r *Replica) Step(m Message) (Update, Message, error) {
+	if m.Sender() == r.id {
+		return Update{}, nil, fmt.Errorf("%w: message from self", ErrInvalid)
+	}
+	switch t := m.(type) {
+	case *DeltaMsg:
+		u, ack, err := r.ApplyDelta(t)
+		if err != nil {
+			return u, nil, err
+		}
+		return u, ack, nil
+	case *AckMsg:
+		return r.HandleAck(t), nil, nil
+	case *DigestMsg:
+		u, k, err := r.HandleDigest(t)
+		if err != nil {
+			return u, nil, err
+		}
+		return u, k, nil
+	case *KeysMsg:
+		return r.HandleKeys(t)
+	case *RepairMsg:
+		return r.HandleRepair(t)
+	}
+	return Update{}, nil, fmt.Errorf("%w: unknown message %T", ErrInvalid, m)
+}
+
+// --- tombstone collection -----------------------------------------------
+
+// CollectGarbage drops tombstones that are causally stable among this
+// replica and its live peers (SetPeers): every live member has seen the
+// delete, and no live member can still produce or deliver a write older
+// than it. Each live writer w bounds its future writes by the durable clock
+// it last reported, valid once every live member has all of w's writes up
+// to that report.
+func (r *Replica) CollectGarbage() Update {
+	u := &Update{}
+	if len(r.tombs) == 0 {
+		return r.finish(u)
+	}
+	live := make([]ReplicaID, 0, len(r.peers)+1)
+	vvs := map[ReplicaID]VersionVector{r.id: r.ctx.VV}
+	clocks := map[ReplicaID]Timestamp{r.id: r.reportClock}
+	live = append(live, r.id)
+	for p := range r.peers {
+		rep, ok := r.reports[p]
+		if !ok {
+			return r.finish(u) // a live peer we know nothing about holds GC back
+		}
+		live = append(live, p)
+		vvs[p], clocks[p] = rep.vv, rep.clock
+	}
+	var safe Timestamp = ^Timestamp(0)
+	for _, w := range live {
+		for _, m := range live {
+			if vvs[m][w] < vvs[w][w] {
+				return r.finish(u)
+			}
+		}
+		if clocks[w] < safe {
+			safe = clocks[w]
+		}
+	}
+	stable := func(s Stamp) bool {
+		if s.Time >= safe {
+			return false
+		}
+		for _, m := range live {
+			if !vvs[m].Covers(s.Dot()) {
+				return false
+			}
+		}
+		return true
+	}
+	keys := make([]Key, 0, len(r.tombs))
+	for k := range r.tombs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ks := r.docs[k]
+		doc := ks.doc.Clone()
+		if !doc.collectTombstones(stable) {
+			continue
+		}
+		existed := ks.doc.Exists()
+		u.Changes = append(u.Changes, r.install(k, doc, 0, existed))
+	}
+	return r.finish(u)
+}
+
+// --- restore -------------------------------------------------------------
+
+// Restore loads persisted state into an empty replica: meta, every key's
+// document and resourceVersion, and the retained buffer entries (oldest
+// first). It checks that they are consistent with each other.
+func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntry) error {
+	if len(r.docs) != 0 || r.seq != 0 {
+		return fmt.Errorf("restore: replica is not empty")
+	}
+	if meta.Context == nil {
+		meta.Context = NewContext()
+	}
+	for k, d := range docs {
+		if d.RV > meta.Seq {
+			return fmt.Errorf("restore: key %s has resourceVersion %d beyond the stored sequence %d", k, d.RV, meta.Seq)
+		}
+		ks := &keyState{doc: d.Doc, rv: d.RV}
+		r.docs[k] = ks
+		if d.Doc.hasTombstones() {
+			r.tombs[k] = struct{}{}
+		}
+	}
+	prev := meta.BufFloor
+	for _, e := range buf {
+		if e.First <= prev || e.Last < e.First || e.Last > meta.Seq {
+			return fmt.Errorf("restore: buffer entry %d..%d out of order (after %d, sequence %d)", e.First, e.Last, prev, meta.Seq)
+		}
+		prev = e.Last
+		for _, kd := range e.Docs {
+			if kd.Doc != nil && kd.raw != nil {
+				e.size += len(kd.raw)
+			}
+			e.size += len(kd.Key) + 4
+		}
+		e.size += len(e.Dots) * 16
+		r.bufBytes += e.size
+	}
+	r.buf = buf
+	r.seq, r.bufFloor, r.ctx = meta.Seq, meta.BufFloor, meta.Context.Clone()
+	r.clock.Restore(meta.Clock)
+	r.reportClock = meta.Clock
+	for p, a := range meta.Acks {
+		r.peers[p] = struct{}{}
+		r.acks[p] = a
+	}
+	return nil
+}
+
+// RestoredDoc is one key's persisted state.
+type RestoredDoc struct {
+	Doc *Document
+	RV  uint64
+}

@@ -1,0 +1,93 @@
+package crdt
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+)
+
+// Replication entry points. The gossip layer calls these; each runs in the
+// committer, so a reply returned here is sent only after the state it
+// acknowledges is durable.
+
+// Step applies a message from a peer and returns the reply to send back
+// (nil when none). The caller must have authenticated m.Sender().
+func (s *Store) Step(ctx context.Context, m Message) (Message, error) {
+	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		u, reply, err := r.Step(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []Update{u}, reply, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("step %s from %s: %w", m.Type(), m.Sender(), err)
+	}
+	reply, _ := res.(Message)
+	return reply, nil
+}
+
+// DeltaFor returns the deltas peer has not acknowledged (nil when none),
+// or an error wrapping ErrNeedRepair.
+func (s *Store) DeltaFor(ctx context.Context, peer ReplicaID) (*DeltaMsg, error) {
+	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		m, err := r.DeltaFor(peer)
+		return nil, m, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	m, _ := res.(*DeltaMsg)
+	return m, nil
+}
+
+// StartRepair opens a digest repair with peer.
+func (s *Store) StartRepair(ctx context.Context, peer ReplicaID) (*DigestMsg, error) {
+	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		return nil, r.StartRepair(peer), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res.(*DigestMsg), nil
+}
+
+// SetPeers sets the live peers (see Replica.SetPeers).
+func (s *Store) SetPeers(ctx context.Context, live []ReplicaID) error {
+	_, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		return []Update{r.SetPeers(live)}, nil, nil
+	})
+	return err
+}
+
+// CollectGarbage prunes causally stable tombstones and returns how many
+// keys changed.
+func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
+	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		u := r.CollectGarbage()
+		return []Update{u}, len(u.Changes), nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return res.(int), nil
+}
+
+// Inspect runs fn on the replica inside the committer, for read-only
+// diagnostics and tests (digests, buffer, context).
+func (s *Store) Inspect(ctx context.Context, fn func(r *Replica)) error {
+	_, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		fn(r)
+		return nil, nil, nil
+	})
+	return err
+}
+
+// badgerLogger routes badger's logs to slog, demoting its chatty info
+// output to debug.
+type badgerLogger struct{ log *slog.Logger }
+
+func (l badgerLogger) Errorf(f string, a ...any)   { l.log.Error(fmt.Sprintf(f, a...), "component", "badger") }
+func (l badgerLogger) Warningf(f string, a ...any) { l.log.Warn(fmt.Sprintf(f, a...), "component", "badger") }
+func (l badgerLogger) Infof(f string, a ...any)    { l.log.Debug(fmt.Sprintf(f, a...), "component", "badger") }
+func (l badgerLogger) Debugf(f string, a ...any)   { l.log.Debug(fmt.Sprintf(f, a...), "component", "badger") }
