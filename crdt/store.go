@@ -101,16 +101,16 @@ type Store struct {
 	quit chan struct{}
 	done chan struct{}
 
-	mu       sync.RWMutex
-	view     map[Key]Object
-	rv       uint64
-	history  []Event // recent events, oldest first
+	mu      sync.RWMutex
+	view    map[Key]Object
+	rv      uint64
+	history []Event // recent events, oldest first
 	// historyFloor: every event with a resourceVersion above it is in
 	// history (after a restart, nothing before the restart is).
 	historyFloor uint64
-	watchers map[*Watcher]struct{}
-	failed   error
-	closed   bool
+	watchers     map[*Watcher]struct{}
+	failed       error
+	closed       bool
 
 	lastMeta []byte
 }
