@@ -491,8 +491,20 @@ func (n *node) hasTombstones() bool {
 // collectTombstones drops every tombstone for which stable reports true.
 // Materialized content is unchanged: a tombstone with no newer children
 // materializes as absent either way.
+// Generation entries of an object that no longer exists (a generation bump
+// concurrent with the delete) are collected with it, once stable.
 func (d *Document) collectTombstones(stable func(Stamp) bool) bool {
-	return d.root.collectTombstones(stable)
+	changed := d.root.collectTombstones(stable)
+	if d.root.present() || d.root.hasTombstones() {
+		return changed
+	}
+	for w, e := range d.gen {
+		if stable(e.Stamp) {
+			delete(d.gen, w)
+			changed = true
+		}
+	}
+	return changed
 }
 
 func (n *node) collectTombstones(stable func(Stamp) bool) bool {

@@ -137,6 +137,19 @@ func (c *Clock) checkDrift(pt int64, remote Timestamp) error {
 	return nil
 }
 
+// Refresh returns Last, unless physical time has moved at least minAge
+// past it, in which case it issues a new reading. Idle replicas use it so
+// the clock they report keeps up with real time.
+func (c *Clock) Refresh(minAge time.Duration) Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pt := c.physNow()
+	if pt-c.last.Physical() >= minAge.Milliseconds() {
+		return c.advance(pt, 0)
+	}
+	return c.last
+}
+
 // Last returns the latest timestamp issued or observed.
 func (c *Clock) Last() Timestamp {
 	c.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // ReplicaConfig configures a Replica.
@@ -145,8 +146,13 @@ type peerReport struct {
 	clock Timestamp
 }
 
+// repairSession is the initiator's memory of one repair. Contexts are
+// snapshots taken when each side computed its digest: a side may adopt the
+// other's context only for the state the comparison actually covered.
 type repairSession struct {
+	id      uint64
 	mySeq   uint64
+	myCtx   *Context
 	peerSeq uint64
 	peerCtx *Context
 }
@@ -160,7 +166,7 @@ type Replica struct {
 	clock *Clock
 
 	docs  map[Key]*keyState
-	tombs map[Key]struct{}
+	tombs map[Key]struct{} // keys holding tombstones or no live object: GC candidates
 	ctx   *Context
 	seq   uint64
 
@@ -172,6 +178,7 @@ type Replica struct {
 	peers       map[ReplicaID]struct{}
 	reports     map[ReplicaID]peerReport
 	sessions    map[ReplicaID]*repairSession
+	sessionSeq  uint64
 	reportClock Timestamp
 }
 
@@ -242,8 +249,12 @@ func (r *Replica) Keys() []Key {
 // Len returns the number of keys holding state.
 func (r *Replica) Len() int { return len(r.docs) }
 
+// reportClockRefresh bounds how stale the clock in stability reports may
+// get on an idle replica (each refresh costs a metadata write).
+const reportClockRefresh = time.Second
+
 func (r *Replica) meta() Meta {
-	m := Meta{Seq: r.seq, Clock: r.clock.Last(), BufFloor: r.bufFloor, Context: r.ctx.Clone(),
+	m := Meta{Seq: r.seq, Clock: r.clock.Refresh(reportClockRefresh), BufFloor: r.bufFloor, Context: r.ctx.Clone(),
 		Acks: make(map[ReplicaID]uint64, len(r.peers))}
 	for p := range r.peers {
 		m.Acks[p] = r.acks[p]
@@ -396,7 +407,7 @@ func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Chang
 	} else {
 		ch.RV = ks.rv
 	}
-	if doc.hasTombstones() {
+	if doc.hasTombstones() || !doc.Exists() {
 		r.tombs[key] = struct{}{}
 	} else {
 		delete(r.tombs, key)
@@ -588,7 +599,7 @@ func (r *Replica) checkStamps(docs []KeyedDoc) error {
 		return nil
 	}
 	if err := r.clock.Observe(newest); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -716,8 +727,10 @@ func (r *Replica) Digest(depth uint8) []Hash { return r.buckets(min(depth, maxDi
 // with it.
 func (r *Replica) StartRepair(peer ReplicaID) *DigestMsg {
 	depth := digestDepth(len(r.docs))
-	r.sessions[peer] = &repairSession{mySeq: r.seq}
-	return &DigestMsg{From: r.id, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(),
+	r.sessionSeq++
+	sess := &repairSession{id: r.sessionSeq, mySeq: r.seq, myCtx: r.ctx.Clone()}
+	r.sessions[peer] = sess
+	return &DigestMsg{From: r.id, Session: sess.id, Seq: r.seq, Clock: r.reportClock, Context: sess.myCtx,
 		Depth: depth, Buckets: r.buckets(depth)}
 }
 
@@ -730,7 +743,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 	}
 	r.noteReport(m.From, m.Context.VV, m.Clock)
 	mine := r.buckets(m.Depth)
-	reply := &KeysMsg{From: r.id, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(), Depth: m.Depth}
+	reply := &KeysMsg{From: r.id, Session: m.Session, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(), Depth: m.Depth}
 	diff := map[uint32]bool{}
 	for i := range mine {
 		if mine[i] != m.Buckets[i] {
@@ -766,8 +779,8 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 // sync the session ends with an ack.
 func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 	sess := r.sessions[m.From]
-	if sess == nil {
-		return Update{}, nil, fmt.Errorf("keys from %s: %w", m.From, ErrUnknownSession)
+	if sess == nil || sess.id != m.Session || sess.peerCtx != nil {
+		return Update{}, nil, fmt.Errorf("keys from %s (session %d): %w", m.From, m.Session, ErrUnknownSession)
 	}
 	if m.Context == nil {
 		return Update{}, nil, fmt.Errorf("%w: keys message without context", ErrInvalid)
@@ -792,7 +805,7 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 		}
 		theirs[kh.Key] = kh.Hash
 	}
-	out := &RepairMsg{From: r.id, Seq: sess.mySeq, Context: r.ctx.Clone()}
+	out := &RepairMsg{From: r.id, Session: sess.id, Seq: sess.mySeq, Context: sess.myCtx}
 	for k, ks := range r.docs {
 		if !diff[bucketOf(k, m.Depth)] {
 			continue
@@ -830,8 +843,8 @@ func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
 	var rctx *Context
 	var sess *repairSession
 	if m.Final {
-		if sess = r.sessions[m.From]; sess == nil || sess.peerCtx == nil {
-			return Update{}, nil, fmt.Errorf("repair from %s: %w", m.From, ErrUnknownSession)
+		if sess = r.sessions[m.From]; sess == nil || sess.id != m.Session || sess.peerCtx == nil {
+			return Update{}, nil, fmt.Errorf("repair from %s (session %d): %w", m.From, m.Session, ErrUnknownSession)
 		}
 		rctx = sess.peerCtx
 	} else {
@@ -863,7 +876,7 @@ func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
 		r.noteAck(m.From, m.AckSeq)
 		return r.finish(u), r.Ack(sess.peerSeq), nil
 	}
-	reply := &RepairMsg{From: r.id, AckSeq: m.Seq, Final: true}
+	reply := &RepairMsg{From: r.id, Session: m.Session, AckSeq: m.Seq, Final: true}
 	for _, k := range m.Want {
 		var doc *Document
 		if ks, ok := r.docs[k]; ok {
@@ -985,7 +998,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		}
 		ks := &keyState{doc: d.Doc, rv: d.RV}
 		r.docs[k] = ks
-		if d.Doc.hasTombstones() {
+		if d.Doc.hasTombstones() || !d.Doc.Exists() {
 			r.tombs[k] = struct{}{}
 		}
 	}

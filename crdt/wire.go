@@ -78,6 +78,7 @@ type AckMsg struct {
 // snapshot of its causal context, clock and buffer head.
 type DigestMsg struct {
 	From    ReplicaID
+	Session uint64
 	Seq     uint64
 	Clock   Timestamp
 	Context *Context
@@ -90,6 +91,7 @@ type DigestMsg struct {
 // means nothing differs; AckSeq then acknowledges the digest's Seq.
 type KeysMsg struct {
 	From    ReplicaID
+	Session uint64
 	Seq     uint64
 	AckSeq  uint64
 	Clock   Timestamp
@@ -106,6 +108,7 @@ type KeysMsg struct {
 // acknowledges the initiator's Seq.
 type RepairMsg struct {
 	From    ReplicaID
+	Session uint64
 	Seq     uint64
 	AckSeq  uint64
 	Final   bool
@@ -158,10 +161,11 @@ func EncodeMessage(m Message) ([]byte, error) {
 		encodeVV(e, t.VV)
 		e.uint(uint64(t.Clock))
 	case *DigestMsg:
-		e.arrayLen(8)
+		e.arrayLen(9)
 		e.uint(WireVersion)
 		e.uint(uint64(MsgDigest))
 		e.str(string(t.From))
+		e.uint(t.Session)
 		e.uint(t.Seq)
 		e.uint(uint64(t.Clock))
 		encodeContext(e, t.Context)
@@ -171,10 +175,11 @@ func EncodeMessage(m Message) ([]byte, error) {
 			e.bytes(h[:])
 		}
 	case *KeysMsg:
-		e.arrayLen(11)
+		e.arrayLen(12)
 		e.uint(WireVersion)
 		e.uint(uint64(MsgKeys))
 		e.str(string(t.From))
+		e.uint(t.Session)
 		e.uint(t.Seq)
 		e.uint(t.AckSeq)
 		e.uint(uint64(t.Clock))
@@ -192,10 +197,11 @@ func EncodeMessage(m Message) ([]byte, error) {
 			e.bytes(kh.Hash[:])
 		}
 	case *RepairMsg:
-		e.arrayLen(9)
+		e.arrayLen(10)
 		e.uint(WireVersion)
 		e.uint(uint64(MsgRepair))
 		e.str(string(t.From))
+		e.uint(t.Session)
 		e.uint(t.Seq)
 		e.uint(t.AckSeq)
 		e.boolean(t.Final)
@@ -299,13 +305,13 @@ func DecodeMessage(b []byte, lim Limits) (Message, error) {
 		want = 6
 		m = d.ack(from)
 	case MsgDigest:
-		want = 8
+		want = 9
 		m = d.digest(from)
 	case MsgKeys:
-		want = 11
+		want = 12
 		m = d.keys(from)
 	case MsgRepair:
-		want = 9
+		want = 10
 		m = d.repair(from)
 	default:
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrMalformed, t)
@@ -527,6 +533,7 @@ func (d *msgDecoder) ack(from ReplicaID) *AckMsg {
 
 func (d *msgDecoder) digest(from ReplicaID) *DigestMsg {
 	m := &DigestMsg{From: from}
+	m.Session = d.uint("session")
 	m.Seq = d.uint("seq")
 	m.Clock = Timestamp(d.uint("clock"))
 	m.Context = d.context("context")
@@ -548,6 +555,7 @@ func (d *msgDecoder) digest(from ReplicaID) *DigestMsg {
 
 func (d *msgDecoder) keys(from ReplicaID) *KeysMsg {
 	m := &KeysMsg{From: from}
+	m.Session = d.uint("session")
 	m.Seq = d.uint("seq")
 	m.AckSeq = d.uint("ack seq")
 	m.Clock = Timestamp(d.uint("clock"))
@@ -582,6 +590,7 @@ func (d *msgDecoder) keys(from ReplicaID) *KeysMsg {
 
 func (d *msgDecoder) repair(from ReplicaID) *RepairMsg {
 	m := &RepairMsg{From: from}
+	m.Session = d.uint("session")
 	m.Seq = d.uint("seq")
 	m.AckSeq = d.uint("ack seq")
 	m.Final = d.boolean("final")

@@ -1,0 +1,553 @@
+package crdt
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// virtualTime is a shared virtual clock; each replica reads it with its own
+// skew, as real members would.
+type virtualTime struct{ now time.Time }
+
+type skewedClock struct {
+	vt   *virtualTime
+	skew time.Duration
+}
+
+func (c skewedClock) Now() time.Time { return c.vt.now.Add(c.skew) }
+
+func newTestReplica(t testing.TB, id ReplicaID, phys PhysicalClock, mut func(*ReplicaConfig)) *Replica {
+	t.Helper()
+	cfg := DefaultReplicaConfig(id, NewClock(phys, DefaultMaxDrift))
+	if mut != nil {
+		mut(&cfg)
+	}
+	r, err := NewReplica(cfg)
+	require.NoError(t, err)
+	return r
+}
+
+// envelope is a message in flight.
+type envelope struct {
+	to  int
+	raw []byte
+}
+
+// testNet runs replicas over a lossy, reordering, duplicating network, with
+// every message going through the real wire encoding.
+type testNet struct {
+	t      testing.TB
+	rng    *rand.Rand
+	vt     *virtualTime
+	reps   []*Replica
+	queue  []envelope
+	loss   float64
+	dup    float64
+	errors map[string]int
+	// oracle is the join of every local delta ever produced, per key: the
+	// state all replicas must converge to (before tombstone collection).
+	oracle map[Key]*Document
+}
+
+func newTestNet(t testing.TB, seed uint64, n int, mut func(*ReplicaConfig)) *testNet {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	vt := &virtualTime{now: time.Unix(1_700_000_000, 0)}
+	tn := &testNet{t: t, rng: rng, vt: vt, errors: map[string]int{}, oracle: map[Key]*Document{}}
+	ids := make([]ReplicaID, n)
+	for i := range ids {
+		ids[i] = ReplicaID(fmt.Sprintf("did:key:r%d", i))
+	}
+	for i := range ids {
+		skew := time.Duration(rng.IntN(400)-200) * time.Millisecond
+		r := newTestReplica(t, ids[i], skewedClock{vt: vt, skew: skew}, mut)
+		r.SetPeers(ids)
+		tn.reps = append(tn.reps, r)
+	}
+	return tn
+}
+
+func (tn *testNet) index(id ReplicaID) int {
+	for i, r := range tn.reps {
+		if r.ID() == id {
+			return i
+		}
+	}
+	tn.t.Fatalf("unknown replica %s", id)
+	return -1
+}
+
+func (tn *testNet) send(to int, m Message) {
+	raw, err := EncodeMessage(m)
+	require.NoError(tn.t, err)
+	tn.queue = append(tn.queue, envelope{to: to, raw: raw})
+}
+
+// deliver hands one message to its destination and queues the reply.
+func (tn *testNet) deliver(e envelope) {
+	m, err := DecodeMessage(e.raw, DefaultLimits())
+	require.NoError(tn.t, err)
+	_, reply, err := tn.reps[e.to].Step(m)
+	if err != nil {
+		// Lossy delivery legitimately orphans repair replies.
+		require.ErrorIs(tn.t, err, ErrUnknownSession)
+		tn.errors["unknown-session"]++
+		return
+	}
+	if reply != nil {
+		tn.send(tn.index(m.Sender()), reply)
+	}
+}
+
+// deliverSome delivers up to k random in-flight messages, losing and
+// duplicating some.
+func (tn *testNet) deliverSome(k int, lossy bool) {
+	for ; k > 0 && len(tn.queue) > 0; k-- {
+		i := tn.rng.IntN(len(tn.queue))
+		e := tn.queue[i]
+		tn.queue = slices.Delete(tn.queue, i, i+1)
+		if lossy && tn.rng.Float64() < tn.loss {
+			continue
+		}
+		if lossy && tn.rng.Float64() < tn.dup {
+			tn.queue = append(tn.queue, e)
+		}
+		tn.deliver(e)
+	}
+}
+
+func (tn *testNet) drain() {
+	for len(tn.queue) > 0 {
+		tn.deliverSome(len(tn.queue), false)
+	}
+}
+
+// gossip pushes deltas from replica i to j, or repairs when i's buffer no
+// longer covers j.
+func (tn *testNet) gossip(i, j int) {
+	m, err := tn.reps[i].DeltaFor(tn.reps[j].ID())
+	if errors.Is(err, ErrNeedRepair) {
+		tn.send(j, tn.reps[i].StartRepair(tn.reps[j].ID()))
+		return
+	}
+	require.NoError(tn.t, err)
+	if m != nil {
+		tn.send(j, m)
+	}
+}
+
+func (tn *testNet) recordOracle(key Key, u Update) {
+	if u.Entry == nil || u.Entry.From != "" {
+		return
+	}
+	for _, kd := range u.Entry.Docs {
+		o := tn.oracle[kd.Key]
+		if o == nil {
+			o = NewDocument()
+			tn.oracle[kd.Key] = o
+		}
+		o.merge(kd.Doc, nil)
+	}
+}
+
+var testKeys = []Key{"apps/Deployment/default/web", "apps/Deployment/default/api", "federation.lattice.dev/Member//m1", "/ConfigMap/kube-system/cfg"}
+
+// randomEdit returns a new object from the current one (nil when absent)
+// with random field edits, the way clients edit what they read.
+func randomEdit(rng *rand.Rand, cur []byte) []byte {
+	obj := map[string]any{}
+	if cur != nil {
+		if err := json.Unmarshal(cur, &obj); err != nil {
+			panic(err)
+		}
+	}
+	ensure := func(m map[string]any, k string) map[string]any {
+		c, ok := m[k].(map[string]any)
+		if !ok {
+			c = map[string]any{}
+			m[k] = c
+		}
+		return c
+	}
+	for n := 1 + rng.IntN(3); n > 0; n-- {
+		switch rng.IntN(9) {
+		case 0:
+			ensure(obj, "spec")["replicas"] = rng.IntN(10)
+		case 1:
+			ensure(ensure(obj, "spec"), "template")["image"] = fmt.Sprintf("nginx:1.%d", rng.IntN(30))
+		case 2:
+			ensure(ensure(obj, "metadata"), "labels")[fmt.Sprintf("l%d", rng.IntN(4))] = fmt.Sprintf("v%d", rng.IntN(5))
+		case 3:
+			if l, ok := ensure(obj, "metadata")["labels"].(map[string]any); ok {
+				delete(l, fmt.Sprintf("l%d", rng.IntN(4)))
+			}
+		case 4:
+			ensure(obj, "spec")["ports"] = []any{rng.IntN(3) + 80, 443}
+		case 5:
+			delete(obj, "spec")
+		case 6:
+			obj["status"] = rng.IntN(2) == 0 // scalar where others write maps
+		case 7:
+			ensure(obj, "status")["ready"] = rng.IntN(5)
+		case 8:
+			ensure(obj, "spec")["template"] = map[string]any{}
+		}
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// randomOp performs one local operation on a random replica.
+func (tn *testNet) randomOp() {
+	r := tn.reps[tn.rng.IntN(len(tn.reps))]
+	key := testKeys[tn.rng.IntN(len(testKeys))]
+	doc, _, _ := r.Get(key)
+	var cur []byte
+	if doc != nil {
+		cur = doc.JSON()
+	}
+	if cur != nil && tn.rng.IntN(6) == 0 {
+		u, err := r.Delete(key, 0)
+		require.NoError(tn.t, err)
+		tn.recordOracle(key, u)
+		return
+	}
+	u, err := r.Put(key, randomEdit(tn.rng, cur), PutOptions{BumpGeneration: tn.rng.IntN(3) == 0})
+	require.NoError(tn.t, err)
+	tn.recordOracle(key, u)
+}
+
+// repairAll runs a reliable digest repair between every ordered pair.
+func (tn *testNet) repairAll() {
+	for i := range tn.reps {
+		for j := range tn.reps {
+			if i != j {
+				tn.send(j, tn.reps[i].StartRepair(tn.reps[j].ID()))
+				tn.drain()
+			}
+		}
+	}
+}
+
+// stateOf returns the canonical encoding of every key a replica holds.
+func stateOf(t testing.TB, r *Replica) map[Key]string {
+	out := map[Key]string{}
+	for _, k := range r.Keys() {
+		doc, _, _ := r.Get(k)
+		b, err := doc.MarshalBinary()
+		require.NoError(t, err)
+		out[k] = string(b)
+	}
+	return out
+}
+
+func requireConverged(t testing.TB, tn *testNet, seed uint64) {
+	t.Helper()
+	want := stateOf(t, tn.reps[0])
+	for _, r := range tn.reps[1:] {
+		require.Equal(t, want, stateOf(t, r), "seed %d: %s diverges from %s", seed, r.ID(), tn.reps[0].ID())
+		require.Equal(t, tn.reps[0].Digest(4), r.Digest(4), "seed %d: digests differ", seed)
+	}
+}
+
+func TestReplicaConvergenceProperty(t *testing.T) {
+	for seed := uint64(1); seed <= replicaPropSeeds(60); seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 1))
+			n := 3 + rng.IntN(5)
+			maxBuf := 1 << 16
+			if seed%3 == 0 {
+				maxBuf = 2 + rng.IntN(6) // force buffer pruning and repair
+			}
+			tn := newTestNet(t, seed, n, func(c *ReplicaConfig) { c.MaxBufferEntries = maxBuf })
+			tn.loss, tn.dup = 0.2, 0.15
+			for step := 0; step < 300; step++ {
+				tn.vt.now = tn.vt.now.Add(time.Duration(tn.rng.IntN(30)) * time.Millisecond)
+				switch x := tn.rng.IntN(10); {
+				case x < 5:
+					tn.randomOp()
+				case x < 8:
+					i, j := tn.rng.IntN(n), tn.rng.IntN(n)
+					if i != j {
+						tn.gossip(i, j)
+					}
+				case x < 9:
+					i, j := tn.rng.IntN(n), tn.rng.IntN(n)
+					if i != j {
+						tn.send(j, tn.reps[i].StartRepair(tn.reps[j].ID()))
+					}
+				default:
+					tn.deliverSome(1+tn.rng.IntN(8), true)
+				}
+			}
+			// Some messages are still in flight and will arrive late.
+			tn.deliverSome(len(tn.queue)/2, true)
+			tn.repairAll()
+			requireConverged(t, tn, seed)
+			// Without collection, converged state is exactly the join of
+			// every write ever made.
+			for _, k := range tn.reps[0].Keys() {
+				doc, _, _ := tn.reps[0].Get(k)
+				require.True(t, tn.oracle[k].Equal(doc), "seed %d key %s: state is not the join of all writes", seed, k)
+			}
+			require.Len(t, tn.reps[0].Keys(), len(tn.oracle), "seed %d", seed)
+
+			// Collect tombstones once everyone reported, then keep going.
+			values := map[Key]string{}
+			for _, k := range tn.reps[0].Keys() {
+				doc, _, _ := tn.reps[0].Get(k)
+				values[k] = string(doc.JSON())
+			}
+			tn.vt.now = tn.vt.now.Add(5 * time.Second)
+			tn.exchangeReports()
+			for _, r := range tn.reps {
+				r.CollectGarbage()
+			}
+			tn.repairAll()
+			requireConverged(t, tn, seed)
+			for _, k := range tn.reps[0].Keys() {
+				doc, _, _ := tn.reps[0].Get(k)
+				require.False(t, doc.hasTombstones(), "seed %d key %s: stable tombstone kept", seed, k)
+				require.Equal(t, values[k], string(doc.JSON()), "seed %d key %s: collection changed the value", seed, k)
+			}
+			for k, v := range values {
+				if v == "" {
+					_, _, ok := tn.reps[0].Get(k)
+					require.False(t, ok, "seed %d: deleted key %s not collected", seed, k)
+				}
+			}
+		})
+	}
+}
+
+// exchangeReports makes every replica ack every other, so each knows the
+// others' version vectors and clocks.
+func (tn *testNet) exchangeReports() {
+	for i, r := range tn.reps {
+		r.SetPeers(tn.ids()) // refreshes the durable clock
+		for j := range tn.reps {
+			if i != j {
+				tn.send(j, r.Ack(0))
+			}
+		}
+	}
+	tn.drain()
+}
+
+func (tn *testNet) ids() []ReplicaID {
+	out := make([]ReplicaID, len(tn.reps))
+	for i, r := range tn.reps {
+		out[i] = r.ID()
+	}
+	return out
+}
+
+func TestConcurrentFieldEditsBothSurvive(t *testing.T) {
+	tn := newTestNet(t, 7, 2, nil)
+	a, b := tn.reps[0], tn.reps[1]
+	key := testKeys[0]
+	_, err := a.Put(key, []byte(`{"spec":{"replicas":1,"image":"v1"},"metadata":{"labels":{"x":"1"}}}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(0, 1)
+	tn.drain()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Put(key, []byte(`{"spec":{"replicas":5,"image":"v1"},"metadata":{"labels":{"x":"1"}}}`), PutOptions{BumpGeneration: true})
+	require.NoError(t, err)
+	_, err = b.Put(key, []byte(`{"spec":{"replicas":1,"image":"v2"},"metadata":{"labels":{"x":"1","y":"2"}}}`), PutOptions{BumpGeneration: true})
+	require.NoError(t, err)
+	tn.gossip(0, 1)
+	tn.gossip(1, 0)
+	tn.drain()
+	for _, r := range tn.reps {
+		doc, _, ok := r.Get(key)
+		require.True(t, ok)
+		require.JSONEq(t, `{"spec":{"replicas":5,"image":"v2"},"metadata":{"labels":{"x":"1","y":"2"}}}`, string(doc.JSON()))
+		// Generation: 1 at create, +1 from each concurrent spec edit.
+		require.EqualValues(t, 3, doc.Generation())
+	}
+}
+
+func TestDeleteVersusConcurrentUpdateByHLC(t *testing.T) {
+	tn := newTestNet(t, 8, 2, nil)
+	a, b := tn.reps[0], tn.reps[1]
+	key := testKeys[0]
+	_, err := a.Put(key, []byte(`{"spec":{"replicas":1}}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(0, 1)
+	tn.drain()
+
+	// b updates, then (later by HLC) a deletes: the delete wins.
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = b.Put(key, []byte(`{"spec":{"replicas":2}}`), PutOptions{})
+	require.NoError(t, err)
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Delete(key, 0)
+	require.NoError(t, err)
+	tn.gossip(0, 1)
+	tn.gossip(1, 0)
+	tn.drain()
+	for _, r := range tn.reps {
+		doc, _, _ := r.Get(key)
+		require.False(t, doc.Exists(), "%s: delete with the newer HLC must win", r.ID())
+	}
+
+	// An update newer than the delete writes its fields back: the object
+	// reappears holding only the fields written after the delete.
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = b.Put(key, []byte(`{"spec":{"replicas":3}}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(1, 0)
+	tn.drain()
+	doc, _, _ := a.Get(key)
+	require.JSONEq(t, `{"spec":{"replicas":3}}`, string(doc.JSON()))
+}
+
+func TestTombstoneCollectionWaitsForEveryLivePeer(t *testing.T) {
+	tn := newTestNet(t, 9, 3, nil)
+	a, b := tn.reps[0], tn.reps[1]
+	key := testKeys[1]
+	_, err := a.Put(key, []byte(`{"x":1}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(0, 1)
+	tn.gossip(0, 2)
+	tn.drain()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Delete(key, 0)
+	require.NoError(t, err)
+	tn.gossip(0, 1) // c (index 2) never hears of the delete
+	tn.drain()
+	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+	tn.exchangeReports()
+	a.CollectGarbage()
+	_, _, held := a.Get(key)
+	require.True(t, held, "tombstone collected although a live peer has not seen it")
+
+	// c leaves the federation: it no longer holds collection back.
+	live := []ReplicaID{a.ID(), b.ID()}
+	a.SetPeers(live)
+	b.SetPeers(live)
+	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+	tn.send(1, a.Ack(0))
+	tn.send(0, b.Ack(0))
+	tn.drain()
+	a.CollectGarbage()
+	_, _, held = a.Get(key)
+	require.False(t, held, "tombstone kept although every live peer has seen it")
+
+	// The stale live copy from b's buffer or repair must not resurrect it.
+	tn.send(0, b.StartRepair(a.ID()))
+	tn.drain()
+	doc, _, ok := a.Get(key)
+	if ok {
+		require.False(t, doc.Exists(), "collected delete resurrected")
+	}
+}
+
+func TestDocumentMergeLaws(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 2))
+		vt := &virtualTime{now: time.Unix(1_700_000_000, 0)}
+		var docs []*Document
+		for i := 0; i < 3; i++ {
+			r := newTestReplica(t, ReplicaID(fmt.Sprintf("w%d", i)), skewedClock{vt: vt, skew: time.Duration(rng.IntN(100)) * time.Millisecond}, nil)
+			var cur []byte
+			for k := 0; k < 1+rng.IntN(6); k++ {
+				vt.now = vt.now.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
+				if cur != nil && rng.IntN(5) == 0 {
+					_, err := r.Delete(testKeys[0], 0)
+					require.NoError(t, err)
+					cur = nil
+					continue
+				}
+				_, err := r.Put(testKeys[0], randomEdit(rng, cur), PutOptions{BumpGeneration: rng.IntN(2) == 0})
+				require.NoError(t, err)
+				d, _, _ := r.Get(testKeys[0])
+				cur = d.JSON()
+			}
+			d, _, _ := r.Get(testKeys[0])
+			docs = append(docs, d.Clone())
+		}
+		join := func(x, y *Document) *Document {
+			out := x.Clone()
+			out.merge(y, nil)
+			return out
+		}
+		a, b, c := docs[0], docs[1], docs[2]
+		require.True(t, join(a, b).Equal(join(b, a)), "seed %d: not commutative", seed)
+		require.True(t, join(join(a, b), c).Equal(join(a, join(b, c))), "seed %d: not associative", seed)
+		require.True(t, join(a, a).Equal(a), "seed %d: not idempotent", seed)
+		require.True(t, join(join(a, b), b).Equal(join(a, b)), "seed %d: join not absorbing", seed)
+	}
+}
+
+func TestReplicaRejectsFutureStamps(t *testing.T) {
+	tn := newTestNet(t, 10, 2, nil)
+	a, b := tn.reps[0], tn.reps[1]
+	_, err := a.Put(testKeys[0], []byte(`{"a":1}`), PutOptions{})
+	require.NoError(t, err)
+	m, err := a.DeltaFor(b.ID())
+	require.NoError(t, err)
+	// Forge a stamp a minute ahead of b's clock.
+	for _, kd := range m.Docs {
+		kd.Doc.root.fields["a"].stamp.Time = MakeTimestamp(tn.vt.now.Add(time.Minute).UnixMilli(), 0)
+	}
+	before := stateOf(t, b)
+	_, _, err = b.ApplyDelta(m)
+	require.ErrorIs(t, err, ErrClockDrift)
+	require.Equal(t, before, stateOf(t, b), "rejected delta changed state")
+	require.Less(t, b.clock.Last().Physical(), tn.vt.now.Add(time.Minute).UnixMilli(), "future timestamp adopted")
+}
+
+func TestReplicaLocalOperationErrors(t *testing.T) {
+	tn := newTestNet(t, 11, 1, nil)
+	r := tn.reps[0]
+	key := testKeys[0]
+	_, err := r.Put(key, []byte(`{"a":1}`), PutOptions{Mode: PutUpdate})
+	require.ErrorIs(t, err, ErrNotFound)
+	u, err := r.Put(key, []byte(`{"a":1}`), PutOptions{Mode: PutCreate})
+	require.NoError(t, err)
+	rv := u.Changes[0].RV
+	_, err = r.Put(key, []byte(`{"a":2}`), PutOptions{Mode: PutCreate})
+	require.ErrorIs(t, err, ErrAlreadyExists)
+	_, err = r.Put(key, []byte(`{"a":2}`), PutOptions{ExpectRV: rv + 7})
+	var ce *ConflictError
+	require.ErrorAs(t, err, &ce)
+	require.ErrorIs(t, err, ErrConflict)
+	require.Equal(t, rv, ce.Actual)
+	u, err = r.Put(key, []byte(`{"a":1}`), PutOptions{ExpectRV: rv})
+	require.NoError(t, err)
+	require.Empty(t, u.Changes, "unchanged put must not produce a change")
+	for _, bad := range []string{`[1]`, `"x"`, `{"a":`, `{"a":1} {}`, `nul`} {
+		_, err = r.Put(key, []byte(bad), PutOptions{})
+		require.ErrorIs(t, err, ErrInvalid, "input %q", bad)
+	}
+	_, err = r.Put("no-slashes", []byte(`{}`), PutOptions{})
+	require.ErrorIs(t, err, ErrInvalid)
+	_, err = r.Delete(key, rv+1)
+	require.ErrorIs(t, err, ErrConflict)
+	_, err = r.Delete(key, rv)
+	require.NoError(t, err)
+	_, err = r.Delete(key, 0)
+	require.ErrorIs(t, err, ErrNotFound)
+	doc, _, _ := r.Get(key)
+	require.False(t, doc.Exists())
+}
+
+// propSeeds lets a long run widen the search: LATTICE_PROP_SEEDS=5000.
+func replicaPropSeeds(def uint64) uint64 {
+	if v, err := strconv.ParseUint(os.Getenv("LATTICE_PROP_SEEDS"), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
