@@ -384,6 +384,12 @@ func (s *Store) persist(updates []Update) error {
 		dirty = true
 		return err
 	}
+	// Entries pruned within this same batch were never committed: skip
+	// them, since deleteBufferThrough only sees committed records.
+	var prunedThrough uint64
+	for _, u := range updates {
+		prunedThrough = max(prunedThrough, u.PrunedThrough)
+	}
 	var lastMeta Meta
 	for _, u := range updates {
 		lastMeta = u.Meta
@@ -403,7 +409,7 @@ func (s *Store) persist(updates []Update) error {
 				return fmt.Errorf("write %s: %w", ch.Key, err)
 			}
 		}
-		if u.Entry != nil {
+		if u.Entry != nil && u.Entry.Last > prunedThrough {
 			rec, err := encodeBufferEntry(u.Entry)
 			if err != nil {
 				return fmt.Errorf("encode buffer entry %d: %w", u.Entry.Last, err)

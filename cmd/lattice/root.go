@@ -28,6 +28,10 @@ needed.`,
 	}
 
 	root.AddCommand(
+		newAgentCmd(),
+		newApplyCmd(),
+		newStoreCmd(),
+		newUpCmd(),
 		newVersionCmd(),
 	)
 
