@@ -273,13 +273,18 @@ func (s *Store) do(ctx context.Context, fn func(r *Replica) ([]Update, any, erro
 		return nil, ctx.Err()
 	}
 	// Once queued the operation may commit; wait for the outcome even if
-	// ctx ends, so an acknowledged-or-not answer is never a guess.
+	// ctx ends, so an acknowledged-or-not answer is never a guess. If the
+	// committer has exited, nothing will ever run the request.
 	select {
 	case <-req.done:
 		return req.res, req.err
-	case <-s.quit:
-		<-req.done
-		return req.res, req.err
+	case <-s.done:
+		select {
+		case <-req.done:
+			return req.res, req.err
+		default:
+			return nil, ErrClosed
+		}
 	}
 }
 
