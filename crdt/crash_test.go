@@ -117,11 +117,23 @@ func TestCrashRecovery(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Fatal("child did not start")
 		}
-		time.Sleep(time.Duration(20+rng.IntN(250)) * time.Millisecond)
+		// Kill at a random moment once writes are being acknowledged.
+		var first []string
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "round %d: child exited before writing", round)
+			first = append(first, l)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("round %d: child acknowledged nothing", round)
+		}
+		time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
 		n := 0
 		for l := range lines {
+			first = append(first, l)
+		}
+		for _, l := range first {
 			f := strings.Fields(l)
 			switch f[0] {
 			case "ack":

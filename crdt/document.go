@@ -77,6 +77,10 @@ type genEntry struct {
 type Document struct {
 	root node
 	gen  map[ReplicaID]genEntry
+	// enc caches the canonical encoding. Installed documents are never
+	// mutated (copy-on-write), so the cache is computed once per version;
+	// every mutating method clears it.
+	enc []byte
 }
 
 // NewDocument returns an empty document (no state at all).
@@ -238,6 +242,7 @@ func (n *node) pruneBelow(s Stamp) {
 }
 
 func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
+	d.enc = nil
 	d.root.setRegister(kind, s, nil)
 	for w, e := range d.gen {
 		if e.Stamp.Compare(s) < 0 {
@@ -252,6 +257,7 @@ func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
 // differ, each at stamp s; the writes are recorded in delta. It reports
 // whether anything changed.
 func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool {
+	d.enc = nil
 	if d.root.isMapView() {
 		return d.root.assignMap(obj, s, &delta.root)
 	}
@@ -263,6 +269,7 @@ func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool 
 
 // deleteObject tombstones the whole object.
 func (d *Document) deleteObject(s Stamp, delta *Document) bool {
+	d.enc = nil
 	if !d.Exists() {
 		return false
 	}
@@ -273,6 +280,7 @@ func (d *Document) deleteObject(s Stamp, delta *Document) bool {
 
 // bumpGeneration increments writer's share of the generation counter.
 func (d *Document) bumpGeneration(s Stamp, delta *Document) {
+	d.enc = nil
 	if d.gen == nil {
 		d.gen = make(map[ReplicaID]genEntry)
 	}
@@ -342,6 +350,7 @@ func (n *node) assign(v any, s Stamp, out *node) bool {
 // it (possibly a tombstone since collected), so re-adding it could only
 // resurrect stale data. ctx may be nil. It reports whether d changed.
 func (d *Document) merge(in *Document, ctx *Context) bool {
+	d.enc = nil
 	changed := false
 	rootWas := d.root.stamp
 	if d.root.mergeRegister(&in.root, Stamp{}, ctx) {
@@ -432,6 +441,7 @@ func (n *node) mergeChildren(in *node, floor Stamp, ctx *Context) bool {
 // remote's full state for this key (nil when the remote has none) does not
 // contain, was superseded or collected at the remote and is dropped here.
 func (d *Document) removeCovered(remote *Document, rctx *Context) bool {
+	d.enc = nil
 	var rroot *node
 	var rgen map[ReplicaID]genEntry
 	if remote != nil {
@@ -494,6 +504,7 @@ func (n *node) hasTombstones() bool {
 // Generation entries of an object that no longer exists (a generation bump
 // concurrent with the delete) are collected with it, once stable.
 func (d *Document) collectTombstones(stable func(Stamp) bool) bool {
+	d.enc = nil
 	changed := d.root.collectTombstones(stable)
 	if d.root.present() || d.root.hasTombstones() {
 		return changed

@@ -26,13 +26,18 @@ const documentFormat = 1
 // of an object close to its JSON size.
 
 // MarshalBinary encodes the document canonically.
+// The result is shared with the document's cache: do not modify it.
 func (d *Document) MarshalBinary() ([]byte, error) {
+	if d.enc != nil {
+		return d.enc, nil
+	}
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	if err := d.encode(enc); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	d.enc = buf.Bytes()
+	return d.enc, nil
 }
 
 type stampTable struct {
@@ -260,6 +265,11 @@ func decodeDocument(r *msgReader, lim Limits) (*Document, error) {
 	if err := decodeNode(r, &root, stampAt, lim, 0); err != nil {
 		return nil, err
 	}
+	if root.kind == kindValue {
+		// Only maps and tombstones are written at the root: an object is
+		// never a scalar or a list.
+		return nil, fmt.Errorf("%w: document root is a scalar register", ErrMalformed)
+	}
 	// Bring hostile or foreign input to normal form: merging it into an
 	// empty document prunes dominated registers and empty nodes.
 	out := &Document{}
@@ -296,7 +306,7 @@ func decodeNode(r *msgReader, n *node, stampAt func(string) (Stamp, error), lim 
 		if err != nil {
 			return r.wrap("value", err)
 		}
-		if err := validateLeaf([]byte(s)); err != nil {
+		if err := validateLeaf([]byte(s), lim.MaxDepth-depth); err != nil {
 			return err
 		}
 		n.value = []byte(s)
@@ -335,14 +345,46 @@ func decodeNode(r *msgReader, n *node, stampAt func(string) (Stamp, error), lim 
 	return nil
 }
 
-// validateLeaf checks a register value: JSON, but not an object (objects
-// are maps of registers, never a single register).
-func validateLeaf(b []byte) error {
+// validateLeaf checks a register value: JSON in the canonical form
+// appendJSONValue writes (so equal values have equal bytes and JSON()
+// stays canonical), nesting at most maxDepth levels, and not an object
+// (objects are maps of registers, never a single register).
+func validateLeaf(b []byte, maxDepth int) error {
 	if !json.Valid(b) {
 		return fmt.Errorf("%w: value is not valid JSON", ErrMalformed)
 	}
 	if t := bytes.TrimLeft(b, " \t\r\n"); len(t) > 0 && t[0] == '{' {
 		return fmt.Errorf("%w: value is a JSON object", ErrMalformed)
+	}
+	canonical := false
+	switch last := b[len(b)-1]; b[0] {
+	case 't', 'f', 'n', '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		// A literal or a number (kept as written) is canonical unless
+		// followed by whitespace.
+		canonical = last != ' ' && last != '\t' && last != '\r' && last != '\n'
+	case '"':
+		if bytes.IndexByte(b, '\\') < 0 {
+			// No escapes: canonical unless followed by whitespace or not
+			// UTF-8 (json.Valid does not check encoding).
+			canonical = last == '"' && utf8.Valid(b)
+			break
+		}
+		var s string
+		canonical = json.Unmarshal(b, &s) == nil && bytes.Equal(appendQuoted(make([]byte, 0, len(b)), s), b)
+	default:
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return fmt.Errorf("%w: value is not valid JSON: %v", ErrMalformed, err)
+		}
+		if jsonDepth(v) > maxDepth {
+			return fmt.Errorf("%w: value nests deeper than the depth limit", ErrMalformed)
+		}
+		canonical = bytes.Equal(appendJSONValue(make([]byte, 0, len(b)), v), b)
+	}
+	if !canonical {
+		return fmt.Errorf("%w: value is not canonical JSON", ErrMalformed)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -12,7 +13,11 @@ import (
 // the disk. Each is seeded with real encodings produced by the code plus a
 // few malformed byte strings; run one with e.g.
 //
-//	go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime 20s ./crdt/
+//	go test -run '^$' -fuzz '^FuzzDecodeMessage$' -fuzztime 20s -fuzzminimizetime 2s ./crdt/
+//
+// (the default minimization budget of 60s per new interesting input can
+// stall short runs). Inputs that once failed live in testdata/fuzz and run
+// with every go test.
 
 // fuzzLimits are small so that fuzzing reaches every limit check quickly.
 func fuzzLimits() Limits {
@@ -103,11 +108,17 @@ func fzSeedDocuments(tb testing.TB) []*Document {
 	add(fzBuild(tb).
 		set(`{"a":1}`, fzStamp(1000, "a", 1)).
 		del(fzStamp(1002, "a", 2)))
-	// Deleted then recreated: tombstone register under newer children.
+	// Deleted, then recreated.
 	add(fzBuild(tb).
 		set(`{"a":1,"b":2}`, fzStamp(1000, "a", 1)).
 		del(fzStamp(1001, "b", 1)).
 		set(`{"b":3}`, fzStamp(1002, "c", 1)))
+	// Deleted while a newer concurrent edit was made: tombstone register
+	// under a newer child.
+	base := fzBuild(tb).set(`{"a":1,"b":{"c":2}}`, fzStamp(1000, "a", 1))
+	edit := &fzBuilder{tb: tb, doc: base.doc.Clone()}
+	edit.set(`{"a":1,"b":{"c":3}}`, fzStamp(1002, "c", 1))
+	add(base.del(fzStamp(1001, "b", 1)).merge(edit.deltas[0]))
 	// Empty object.
 	add(fzBuild(tb).set(`{}`, fzStamp(5, "a", 1)))
 	// Scalar replaced by a map and back, with unicode keys and escapes.
@@ -115,10 +126,15 @@ func fzSeedDocuments(tb testing.TB) []*Document {
 		set(`{"k":"v","ü":"ß","q\"\\":"\u0001\n<>&","\u2028":"日本"}`, fzStamp(1000, "did:key:z6Mk", 1)).
 		set(`{"k":{"x":1},"ü":"ß"}`, fzStamp(2000, "did:key:z6Mk", 2)).
 		set(`{"k":[1,{"y":2}],"ü":"ß"}`, fzStamp(3000, "did:key:z6Mk", 3)))
-	// Concurrent edits of two replicas merged.
-	left := fzBuild(tb).set(`{"spec":{"a":1},"x":1}`, fzStamp(1000, "a", 1))
-	right := fzBuild(tb).set(`{"spec":{"b":2},"y":2}`, fzStamp(1000, "b", 1))
-	add(left.merge(right.doc).set(`{"spec":{"a":1,"b":3},"x":1,"y":2}`, fzStamp(1005, "a", 2)))
+	// Concurrent edits of two replicas merged, then edited again; and
+	// concurrent creations, of which the newer wins.
+	created := fzBuild(tb).set(`{"spec":{}}`, fzStamp(1000, "a", 1))
+	left := &fzBuilder{tb: tb, doc: created.doc.Clone()}
+	left.set(`{"spec":{"a":1},"x":1}`, fzStamp(1001, "a", 2))
+	right := &fzBuilder{tb: tb, doc: created.doc.Clone()}
+	right.set(`{"spec":{"b":2},"y":2}`, fzStamp(1001, "b", 1))
+	add(left.merge(right.doc).set(`{"spec":{"a":1,"b":3},"x":1,"y":2}`, fzStamp(1005, "a", 3)))
+	add(fzBuild(tb).set(`{"x":1}`, fzStamp(1000, "a", 1)).merge(fzBuild(tb).set(`{"y":1}`, fzStamp(1000, "b", 1)).doc))
 	// Several logical ticks at the same physical time.
 	d := NewDocument()
 	for i := uint16(0); i < 3; i++ {
@@ -176,18 +192,18 @@ func fzSeedMessages(tb testing.TB) []Message {
 		&DeltaMsg{From: "b"},
 		&AckMsg{From: "b", Seq: 7, VV: VersionVector{"a": 2, "b": 9, "c": 0}, Clock: ts},
 		&AckMsg{From: "a"},
-		&DigestMsg{From: "a", Seq: 3, Clock: ts, Context: fzContext(), Depth: 0, Buckets: buckets(1)},
-		&DigestMsg{From: "a", Seq: 3, Clock: ts, Depth: 2, Buckets: buckets(4)},
-		&KeysMsg{From: "b", Seq: 4, AckSeq: 3, Clock: ts, Context: fzContext(), InSync: true},
-		&KeysMsg{From: "b", Seq: 4, AckSeq: 3, Clock: ts, Context: NewContext(), Depth: 2,
+		&DigestMsg{From: "a", Session: 11, Seq: 3, Clock: ts, Context: fzContext(), Depth: 0, Buckets: buckets(1)},
+		&DigestMsg{From: "a", Session: 11, Seq: 3, Clock: ts, Depth: 2, Buckets: buckets(4)},
+		&KeysMsg{From: "b", Session: 11, Seq: 4, AckSeq: 3, Clock: ts, Context: fzContext(), InSync: true},
+		&KeysMsg{From: "b", Session: 11, Seq: 4, AckSeq: 3, Clock: ts, Context: NewContext(), Depth: 2,
 			Buckets: []uint32{1, 3}, Keys: []KeyHash{{fzKeys[0], buckets(2)[1]}, {fzKeys[1], buckets(3)[2]}}},
-		&RepairMsg{From: "a", Seq: 5, Context: fzContext(), Want: []Key{fzKeys[0], fzKeys[2]}},
-		&RepairMsg{From: "b", Seq: 6, AckSeq: 5, Final: true, Docs: []KeyedDoc{
+		&RepairMsg{From: "a", Session: 12, Seq: 5, Context: fzContext(), Want: []Key{fzKeys[0], fzKeys[2]}},
+		&RepairMsg{From: "b", Session: 1 << 40, Seq: 6, AckSeq: 5, Final: true, Docs: []KeyedDoc{
 			{Key: fzKeys[0], Doc: docs[1]},
 			{Key: fzKeys[1]},
 			{Key: fzKeys[2], Doc: docs[3]},
 		}},
-		&RepairMsg{From: "b", Seq: 6, AckSeq: 5, Final: true, Context: fzContext()},
+		&RepairMsg{From: "b", Session: 1 << 40, Seq: 6, AckSeq: 5, Final: true, Context: fzContext()},
 	}
 }
 
@@ -243,10 +259,13 @@ func fzCheckDocument(t *testing.T, d *Document, lim Limits) {
 	require.NoError(t, err)
 	require.Equal(t, enc, enc2, "document does not round-trip canonically")
 
+	// JSON() is the object as canonical JSON, as its doc comment promises.
 	js := d.JSON()
 	require.Equal(t, d.Exists(), js != nil)
 	if js != nil {
 		require.True(t, json.Valid(js), "JSON() is not valid JSON: %q", js)
+		require.Equal(t, byte('{'), js[0], "JSON() is not an object: %q", js)
+		require.Equal(t, string(js), string(fzCanonical(t, js)), "JSON() is not canonical")
 	}
 
 	// Idempotence: merging an identical copy, or the document itself.
@@ -260,6 +279,15 @@ func fzCheckDocument(t *testing.T, d *Document, lim Limits) {
 	empty := NewDocument()
 	require.Equal(t, !d.IsEmpty(), empty.merge(d, nil))
 	require.True(t, empty.Equal(d), "merge into empty document differs")
+}
+
+// fzCanonical re-encodes valid JSON text canonically.
+func fzCanonical(t *testing.T, js []byte) []byte {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	var v any
+	require.NoError(t, dec.Decode(&v))
+	return appendJSONValue(nil, v)
 }
 
 func FuzzUnmarshalDocument(f *testing.F) {
@@ -320,13 +348,23 @@ func FuzzDecodeObject(f *testing.F) {
 		require.NoError(t, err, "re-decoding canonical JSON %q", out)
 		require.Equal(t, string(out), string(appendJSONValue(nil, obj2)))
 
-		// The document made by a Put of the object materializes exactly
-		// the canonical JSON, and decodes under the limits that accepted
-		// the object, so the write can be persisted and replicated.
+		// The document state of the object materializes exactly the
+		// canonical JSON.
 		d, delta := NewDocument(), NewDocument()
 		d.setObject(obj, fzStamp(1000, "a", 1), delta)
 		require.Equal(t, string(out), string(d.JSON()))
-		enc := fzMarshal(t, d)
+
+		// A Put the replica accepts must be storable and replicable: the
+		// document it creates decodes under the limits that accepted it,
+		// as the store does on restart and peers do on receipt.
+		r := fzReplica(t, lim)
+		if _, err := r.Put(fzKeys[0], b, PutOptions{}); err != nil {
+			require.ErrorIs(t, err, ErrInvalid)
+			return
+		}
+		got, _, ok := r.Get(fzKeys[0])
+		require.True(t, ok)
+		enc := fzMarshal(t, got)
 		d2, err := UnmarshalDocument(enc, lim)
 		require.NoError(t, err, "document of an accepted %d-byte object (%d bytes encoded)", len(b), len(enc))
 		require.Equal(t, string(out), string(d2.JSON()))
@@ -334,21 +372,38 @@ func FuzzDecodeObject(f *testing.F) {
 	})
 }
 
-func FuzzDecodeRecords(f *testing.F) {
-	docs := fzSeedDocuments(f)
-	var seeds [][]byte
+// fzClock is a physical clock stopped at a fixed instant.
+type fzClock struct{}
+
+func (fzClock) Now() time.Time { return time.UnixMilli(1_700_000_000_000) }
+
+// fzReplica is a fresh replica enforcing lim.
+func fzReplica(tb testing.TB, lim Limits) *Replica {
+	tb.Helper()
+	cfg := DefaultReplicaConfig("fuzz", NewClock(fzClock{}, time.Minute))
+	cfg.Limits = lim
+	r, err := NewReplica(cfg)
+	require.NoError(tb, err)
+	return r
+}
+
+// fzSeedRecords returns framed document records, meta records and
+// delta-buffer records.
+func fzSeedRecords(tb testing.TB) (docRecs, metaRecs, bufRecs [][]byte) {
+	tb.Helper()
+	docs := fzSeedDocuments(tb)
 	for i, d := range docs {
 		rec, err := encodeDocRecord(uint64(i)*300, d)
-		require.NoError(f, err)
-		seeds = append(seeds, rec)
+		require.NoError(tb, err)
+		docRecs = append(docRecs, rec)
 	}
 	for _, m := range []Meta{
 		{},
 		{Seq: 9, Clock: MakeTimestamp(1000, 1), BufFloor: 4, Context: fzContext(), Acks: map[ReplicaID]uint64{"b": 3, "c": 9}},
 	} {
 		rec, err := encodeMeta(m)
-		require.NoError(f, err)
-		seeds = append(seeds, rec)
+		require.NoError(tb, err)
+		metaRecs = append(metaRecs, rec)
 	}
 	for _, e := range []*BufferEntry{
 		{First: 1, Last: 1, Dots: []Dot{{"a", 1}}, Docs: []KeyedDoc{{Key: fzKeys[0], Doc: docs[0]}}},
@@ -357,9 +412,15 @@ func FuzzDecodeRecords(f *testing.F) {
 		}},
 	} {
 		rec, err := encodeBufferEntry(e)
-		require.NoError(f, err)
-		seeds = append(seeds, rec)
+		require.NoError(tb, err)
+		bufRecs = append(bufRecs, rec)
 	}
+	return docRecs, metaRecs, bufRecs
+}
+
+func FuzzDecodeRecords(f *testing.F) {
+	docRecs, metaRecs, bufRecs := fzSeedRecords(f)
+	seeds := append(append(docRecs, metaRecs...), bufRecs...)
 	for _, rec := range seeds {
 		// The target also tries each input as a payload to frame, so the
 		// bare payloads let mutations get past the checksum.
@@ -402,4 +463,47 @@ func FuzzDecodeRecords(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFuzzSeedsAreValid keeps the seed corpora meaningful: every real
+// encoding decodes under fuzzLimits and round-trips canonically, and every
+// malformed seed is rejected.
+func TestFuzzSeedsAreValid(t *testing.T) {
+	lim := fuzzLimits()
+	for i, d := range fzSeedDocuments(t) {
+		b := fzMarshal(t, d)
+		d2, err := UnmarshalDocument(b, lim)
+		require.NoError(t, err, "seed document %d", i)
+		require.Equal(t, b, fzMarshal(t, d2), "seed document %d", i)
+	}
+	for _, m := range fzSeedMessages(t) {
+		b, err := EncodeMessage(m)
+		require.NoError(t, err)
+		m2, err := DecodeMessage(b, lim)
+		require.NoError(t, err, "seed %s message", m.Type())
+		b2, err := EncodeMessage(m2)
+		require.NoError(t, err)
+		require.Equal(t, b, b2, "seed %s message", m.Type())
+	}
+	docRecs, metaRecs, bufRecs := fzSeedRecords(t)
+	for _, rec := range docRecs {
+		_, _, err := decodeDocRecord(rec, lim)
+		require.NoError(t, err)
+	}
+	for _, rec := range metaRecs {
+		_, err := decodeMeta(rec, lim)
+		require.NoError(t, err)
+	}
+	for _, rec := range bufRecs {
+		_, err := decodeBufferEntry(rec, lim)
+		require.NoError(t, err)
+	}
+	for _, b := range fzMalformed {
+		_, err := DecodeMessage(b, lim)
+		require.ErrorIs(t, err, ErrMalformed, "%q", b)
+		_, err = UnmarshalDocument(b, lim)
+		require.ErrorIs(t, err, ErrMalformed, "%q", b)
+		_, _, err = decodeDocRecord(b, lim)
+		require.Error(t, err, "%q", b)
+	}
 }

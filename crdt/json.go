@@ -18,6 +18,11 @@ func decodeObject(b []byte, lim Limits) (map[string]any, error) {
 	if len(b) > lim.MaxObjectBytes {
 		return nil, fmt.Errorf("object is %d bytes, max %d", len(b), lim.MaxObjectBytes)
 	}
+	if !utf8.Valid(b) {
+		// encoding/json would silently turn each bad byte into U+FFFD,
+		// tripling its size.
+		return nil, fmt.Errorf("object is not valid UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any

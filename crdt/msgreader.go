@@ -77,23 +77,38 @@ func (m *msgReader) str(max int) (string, error) {
 	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda && c != 0xdb {
 		return "", fmt.Errorf("expected string, got code 0x%x", c)
 	}
-	s, err := m.dec.DecodeString()
-	if err != nil {
-		return "", err
-	}
-	if len(s) > max {
-		return "", fmt.Errorf("string of %d bytes exceeds max %d", len(s), max)
-	}
-	return s, nil
+	b, err := m.body("string", max)
+	return string(b), err
 }
 
 func (m *msgReader) bytes(max int) ([]byte, error) {
-	b, err := m.dec.DecodeBytes()
+	c, err := m.dec.PeekCode()
 	if err != nil {
 		return nil, err
 	}
-	if len(b) > max {
-		return nil, fmt.Errorf("%d bytes exceed max %d", len(b), max)
+	if c != 0xc4 && c != 0xc5 && c != 0xc6 {
+		return nil, fmt.Errorf("expected bytes, got code 0x%x", c)
+	}
+	return m.body("bytes", max)
+}
+
+// body reads a str or bin header and its contents. The declared length is
+// checked against max and the bytes left before anything is allocated:
+// msgpack's DecodeBytes would allocate it in full, up to 4 GiB.
+func (m *msgReader) body(what string, max int) ([]byte, error) {
+	n, err := m.dec.DecodeBytesLen()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n > max:
+		return nil, fmt.Errorf("%s of %d bytes exceeds max %d", what, n, max)
+	case n > m.r.Len():
+		return nil, fmt.Errorf("%s length %d exceeds the %d bytes left", what, n, m.r.Len())
+	}
+	b := make([]byte, n)
+	if err := m.dec.ReadFull(b); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

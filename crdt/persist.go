@@ -42,12 +42,20 @@ func unframeRecord(b []byte) ([]byte, error) {
 
 // encodeDocRecord stores a key's resourceVersion and document.
 func encodeDocRecord(rv uint64, doc *Document) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Write(binary.AppendUvarint(nil, rv))
-	if err := doc.encode(msgpack.NewEncoder(&buf)); err != nil {
+	raw, err := doc.MarshalBinary()
+	if err != nil {
 		return nil, err
 	}
-	return frameRecord(buf.Bytes()), nil
+	payload := binary.AppendUvarint(make([]byte, 0, len(raw)+10), rv)
+	return frameRecord(append(payload, raw...)), nil
+}
+
+// ownRecordLimits loosens the document bound for records this member wrote
+// itself: merging concurrent writes can grow a document past what one peer
+// may send, and a member must always be able to reload its own state.
+func ownRecordLimits(lim Limits) Limits {
+	lim.MaxDocumentBytes *= 4
+	return lim
 }
 
 func decodeDocRecord(b []byte, lim Limits) (uint64, *Document, error) {
@@ -59,7 +67,7 @@ func decodeDocRecord(b []byte, lim Limits) (uint64, *Document, error) {
 	if n <= 0 {
 		return 0, nil, fmt.Errorf("bad resourceVersion varint")
 	}
-	doc, err := UnmarshalDocument(payload[n:], lim)
+	doc, err := UnmarshalDocument(payload[n:], ownRecordLimits(lim))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -100,6 +108,9 @@ func decodeMeta(b []byte, lim Limits) (Meta, error) {
 	if d.err != nil {
 		return Meta{}, d.err
 	}
+	if r.remaining() != 0 {
+		return Meta{}, fmt.Errorf("%w: %d trailing bytes after meta", ErrMalformed, r.remaining())
+	}
 	return m, nil
 }
 
@@ -127,7 +138,7 @@ func decodeBufferEntry(b []byte, lim Limits) (*BufferEntry, error) {
 	if _, err := r.arrayLen(5, 5); err != nil {
 		return nil, r.wrap("buffer entry", err)
 	}
-	d := &msgDecoder{r: r, lim: lim}
+	d := &msgDecoder{r: r, lim: ownRecordLimits(lim)}
 	e := &BufferEntry{}
 	e.First = d.uint("first")
 	e.Last = d.uint("last")
@@ -135,11 +146,19 @@ func decodeBufferEntry(b []byte, lim Limits) (*BufferEntry, error) {
 		from, err := r.str(MaxReplicaIDLen)
 		d.fail("from", err)
 		e.From = ReplicaID(from)
+		if err == nil && from != "" {
+			if err := ValidateReplicaID(e.From); err != nil {
+				d.failf("from: %v", err)
+			}
+		}
 	}
 	e.Dots = d.dots("dots")
 	e.Docs = d.docs("docs")
 	if d.err != nil {
 		return nil, d.err
+	}
+	if r.remaining() != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes after buffer entry", ErrMalformed, r.remaining())
 	}
 	for i := range e.Docs {
 		if e.Docs[i].Doc != nil {

@@ -345,6 +345,13 @@ func (r *Replica) Put(key Key, value []byte, opts PutOptions) (Update, error) {
 	if !changed {
 		return r.finish(&Update{}), nil
 	}
+	// The state must stay within what the store reloads and peers accept:
+	// escapes (\b, \f) grow in canonical JSON, and tombstones and stamps
+	// add to the object.
+	if raw, err := doc.MarshalBinary(); err != nil || len(raw) > r.cfg.Limits.MaxDocumentBytes {
+		return Update{}, fmt.Errorf("%s: %w: the object's stored state would be %d bytes, max %d",
+			key, ErrInvalid, len(raw), r.cfg.Limits.MaxDocumentBytes)
+	}
 	return r.commitLocal(key, doc, delta, s, exists), nil
 }
 
