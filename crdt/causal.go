@@ -88,16 +88,32 @@ func (v VersionVector) String() string {
 
 // Context is a causal context: the set of dots a replica has incorporated,
 // kept as a compact version vector plus a cloud of dots beyond it (gaps
-// arise when deltas arrive out of order). A state that claims a dot in its
-// context reflects that write, or something that superseded it.
+// arise when deltas arrive out of order or are lost). The cloud is stored
+// as sorted, disjoint ranges per replica, so one missing dot followed by a
+// long run of received ones costs one range, not one entry per dot. A state
+// that claims a dot in its context reflects that write, or something that
+// superseded it.
 type Context struct {
 	VV    VersionVector
-	Cloud map[Dot]struct{}
+	cloud map[ReplicaID][]dotRange
 }
+
+// dotRange is the inclusive run of sequence numbers lo..hi.
+type dotRange struct{ lo, hi uint64 }
 
 // NewContext returns an empty context.
 func NewContext() *Context {
-	return &Context{VV: VersionVector{}, Cloud: map[Dot]struct{}{}}
+	return &Context{VV: VersionVector{}}
+}
+
+// init makes a zero Context usable.
+func (c *Context) init() {
+	if c.VV == nil {
+		c.VV = VersionVector{}
+	}
+	if c.cloud == nil {
+		c.cloud = map[ReplicaID][]dotRange{}
+	}
 }
 
 // Contains reports whether d has been seen.
@@ -108,52 +124,54 @@ func (c *Context) Contains(d Dot) bool {
 	if c.VV.Covers(d) {
 		return true
 	}
-	_, ok := c.Cloud[d]
-	return ok
+	rs := c.cloud[d.Replica]
+	i, _ := slices.BinarySearchFunc(rs, d.Seq, func(r dotRange, seq uint64) int { return cmpUint(r.hi, seq) })
+	return i < len(rs) && rs[i].lo <= d.Seq
 }
 
 // Add records d and compacts. It reports whether d was new.
 func (c *Context) Add(d Dot) bool {
-	c.init()
 	if d.Seq == 0 || c.Contains(d) {
 		return false
 	}
-	if d.Seq == c.VV[d.Replica]+1 {
-		c.VV[d.Replica] = d.Seq
-		c.compactReplica(d.Replica)
-	} else {
-		c.Cloud[d] = struct{}{}
-	}
+	c.addRange(d.Replica, dotRange{d.Seq, d.Seq})
 	return true
 }
 
-// init makes a zero Context usable.
-func (c *Context) init() {
-	if c.VV == nil {
-		c.VV = VersionVector{}
+// addRange inserts r into replica id's cloud, coalescing neighbours, then
+// folds whatever became contiguous with the vector into it.
+func (c *Context) addRange(id ReplicaID, r dotRange) {
+	c.init()
+	if r.hi <= c.VV[id] {
+		return
 	}
-	if c.Cloud == nil {
-		c.Cloud = map[Dot]struct{}{}
+	r.lo = max(r.lo, c.VV[id]+1)
+	rs := c.cloud[id]
+	// First range that ends at or after r.lo-1 (touching or overlapping).
+	i, _ := slices.BinarySearchFunc(rs, r.lo-1, func(x dotRange, seq uint64) int { return cmpUint(x.hi, seq) })
+	j := i
+	for j < len(rs) && rs[j].lo <= r.hi+1 {
+		r.lo, r.hi = min(r.lo, rs[j].lo), max(r.hi, rs[j].hi)
+		j++
+	}
+	rs = slices.Replace(rs, i, j, r)
+	if rs[0].lo == c.VV[id]+1 {
+		c.VV[id] = rs[0].hi
+		rs = rs[1:]
+	}
+	if len(rs) == 0 {
+		delete(c.cloud, id)
+	} else {
+		c.cloud[id] = rs
 	}
 }
 
 // Next returns the next dot for replica id and records it.
 func (c *Context) Next(id ReplicaID) Dot {
+	c.init()
 	d := Dot{Replica: id, Seq: c.VV[id] + 1}
 	c.Add(d)
 	return d
-}
-
-// compactReplica folds cloud dots that became contiguous into the vector.
-func (c *Context) compactReplica(id ReplicaID) {
-	for {
-		next := Dot{Replica: id, Seq: c.VV[id] + 1}
-		if _, ok := c.Cloud[next]; !ok {
-			return
-		}
-		delete(c.Cloud, next)
-		c.VV[id] = next.Seq
-	}
 }
 
 // Merge adds every dot of other.
@@ -164,51 +182,64 @@ func (c *Context) Merge(other *Context) {
 	c.init()
 	for id, n := range other.VV {
 		if n > c.VV[id] {
-			c.VV[id] = n
-			for d := range c.Cloud {
-				if d.Replica == id && d.Seq <= n {
-					delete(c.Cloud, d)
-				}
-			}
-			c.compactReplica(id)
+			c.addRange(id, dotRange{1, n})
 		}
 	}
-	for d := range other.Cloud {
-		c.Add(d)
+	for id, rs := range other.cloud {
+		for _, r := range rs {
+			c.addRange(id, r)
+		}
 	}
 }
 
 // Clone returns an independent copy.
 func (c *Context) Clone() *Context {
-	out := &Context{VV: c.VV.Clone(), Cloud: make(map[Dot]struct{}, len(c.Cloud))}
-	for d := range c.Cloud {
-		out.Cloud[d] = struct{}{}
+	out := &Context{VV: c.VV.Clone()}
+	if len(c.cloud) > 0 {
+		out.cloud = make(map[ReplicaID][]dotRange, len(c.cloud))
+		for id, rs := range c.cloud {
+			out.cloud[id] = slices.Clone(rs)
+		}
 	}
 	return out
 }
 
-// CloudDots lists the cloud dots in a deterministic order.
+// CloudDots lists the cloud dots in a deterministic order. It expands the
+// ranges, so use it for tests and diagnostics only.
 func (c *Context) CloudDots() []Dot {
-	out := make([]Dot, 0, len(c.Cloud))
-	for d := range c.Cloud {
-		out = append(out, d)
-	}
-	slices.SortFunc(out, func(a, b Dot) int {
-		if a.Replica != b.Replica {
-			return strings.Compare(string(a.Replica), string(b.Replica))
+	out := []Dot{}
+	for _, id := range c.cloudReplicas() {
+		for _, r := range c.cloud[id] {
+			for s := r.lo; s <= r.hi; s++ {
+				out = append(out, Dot{Replica: id, Seq: s})
+			}
 		}
-		return cmpUint(a.Seq, b.Seq)
-	})
+	}
 	return out
+}
+
+// CloudRanges returns the number of ranges in the cloud.
+func (c *Context) CloudRanges() int {
+	n := 0
+	for _, rs := range c.cloud {
+		n += len(rs)
+	}
+	return n
+}
+
+func (c *Context) cloudReplicas() []ReplicaID {
+	ids := make([]ReplicaID, 0, len(c.cloud))
+	for id := range c.cloud {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Equal reports whether both contexts hold the same dots.
 func (c *Context) Equal(o *Context) bool {
 	if c == nil || o == nil {
 		return c == o
-	}
-	if len(c.Cloud) != len(o.Cloud) {
-		return false
 	}
 	for id, n := range c.VV {
 		if n != 0 && o.VV[id] != n {
@@ -220,8 +251,11 @@ func (c *Context) Equal(o *Context) bool {
 			return false
 		}
 	}
-	for d := range c.Cloud {
-		if _, ok := o.Cloud[d]; !ok {
+	if len(c.cloud) != len(o.cloud) {
+		return false
+	}
+	for id, rs := range c.cloud {
+		if !slices.Equal(rs, o.cloud[id]) {
 			return false
 		}
 	}

@@ -56,7 +56,7 @@ func TestContextAddCompactsOutOfOrder(t *testing.T) {
 	t.Run("zero seq is not a dot", func(t *testing.T) {
 		c := NewContext()
 		assert.False(t, c.Add(Dot{Replica: a}))
-		assert.Empty(t, c.Cloud)
+		assert.Empty(t, c.CloudDots())
 		assert.Zero(t, c.VV[a])
 	})
 }
@@ -85,11 +85,11 @@ func TestContextAddRandomOrder(t *testing.T) {
 			}
 			// Compaction invariant: nothing in the cloud is covered by, or
 			// adjacent to, the vector.
-			for cd := range c.Cloud {
+			for _, cd := range c.CloudDots() {
 				require.Greaterf(t, cd.Seq, c.VV[cd.Replica]+1, "seed %d: cloud dot %s not compacted (vv %s)", seed, cd, c.VV)
 			}
 		}
-		require.Emptyf(t, c.Cloud, "seed %d: all gaps filled, cloud must be empty", seed)
+		require.Emptyf(t, c.CloudDots(), "seed %d: all gaps filled, cloud must be empty", seed)
 	}
 }
 
@@ -105,7 +105,7 @@ func TestContextNext(t *testing.T) {
 	c.Add(Dot{"a", 4})
 	assert.Equal(t, Dot{"a", 3}, c.Next("a"))
 	assert.Equal(t, uint64(4), c.VV["a"])
-	assert.Empty(t, c.Cloud)
+	assert.Empty(t, c.CloudDots())
 	assert.Equal(t, Dot{"a", 5}, c.Next("a"))
 }
 
@@ -150,9 +150,9 @@ func TestContextMerge(t *testing.T) {
 			origA, origB := tt.a.Clone(), tt.b.Clone()
 			ab := tt.a.Clone()
 			ab.Merge(tt.b)
-			want := &Context{VV: tt.wantVV, Cloud: map[Dot]struct{}{}}
+			want := &Context{VV: tt.wantVV}
 			for _, d := range tt.wantCloud {
-				want.Cloud[d] = struct{}{}
+				want.Add(d)
 			}
 			assert.Truef(t, ab.Equal(want), "merge = %s %v, want %s %v", ab.VV, ab.CloudDots(), tt.wantVV, tt.wantCloud)
 			assert.Equal(t, tt.wantCloud, ab.CloudDots())
@@ -181,7 +181,7 @@ func TestContextEqual(t *testing.T) {
 		want bool
 	}{
 		{"empty", NewContext(), NewContext(), true},
-		{"zero entry equals missing", &Context{VV: VersionVector{"a": 0}, Cloud: map[Dot]struct{}{}}, NewContext(), true},
+		{"zero entry equals missing", &Context{VV: VersionVector{"a": 0}}, NewContext(), true},
 		{"same", causalCtx(VersionVector{"a": 3}, Dot{"b", 2}), causalCtx(VersionVector{"a": 3}, Dot{"b", 2}), true},
 		{"vector differs", causalCtx(VersionVector{"a": 3}), causalCtx(VersionVector{"a": 2}), false},
 		{"extra replica", causalCtx(VersionVector{"a": 3}), causalCtx(VersionVector{"a": 3, "b": 1}), false},

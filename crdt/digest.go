@@ -29,10 +29,17 @@ func leafHash(key Key, encoded []byte) Hash {
 }
 
 func bucketOf(key Key, depth uint8) uint32 {
+	return bucketAt(keySpread(key), depth)
+}
+
+// keySpread is the key hash that places a key in a bucket at any depth.
+func keySpread(key Key) uint64 { return xxhash.Sum64String(string(key)) }
+
+func bucketAt(spread uint64, depth uint8) uint32 {
 	if depth == 0 {
 		return 0
 	}
-	return uint32(xxhash.Sum64String(string(key)) >> (64 - depth))
+	return uint32(spread >> (64 - depth))
 }
 
 // digestDepth picks a depth giving about 16 keys per bucket.

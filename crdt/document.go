@@ -81,6 +81,8 @@ type Document struct {
 	// mutated (copy-on-write), so the cache is computed once per version;
 	// every mutating method clears it.
 	enc []byte
+	// json caches the materialized JSON, like enc.
+	json []byte
 }
 
 // NewDocument returns an empty document (no state at all).
@@ -97,11 +99,16 @@ func (d *Document) IsEmpty() bool {
 
 // JSON materializes the object as canonical JSON (sorted keys, no
 // whitespace), or nil when it does not exist.
+// The result is shared with the document's cache: do not modify it.
 func (d *Document) JSON() []byte {
+	if d.json != nil {
+		return d.json
+	}
 	if !d.Exists() {
 		return nil
 	}
-	return d.root.appendJSON(make([]byte, 0, 256))
+	d.json = d.root.appendJSON(make([]byte, 0, 256))
+	return d.json
 }
 
 // Generation is the sum over writers of the generation counter.
@@ -147,7 +154,7 @@ func (n *node) empty() bool { return n.kind == kindNone && len(n.fields) == 0 }
 
 func (n *node) child(k string) *node {
 	if n.fields == nil {
-		n.fields = make(map[string]*node)
+		n.fields = make(map[string]*node, 4)
 	}
 	c := n.fields[k]
 	if c == nil {
@@ -188,8 +195,10 @@ func (n *node) isMapView() bool {
 	return n.kind == kindMap || n.anyPresentChild()
 }
 
-func (n *node) sortedKeys() []string {
-	keys := make([]string, 0, len(n.fields))
+// sortedKeys returns the field names in order, using scratch when it is
+// large enough (callers pass a stack array to avoid an allocation per node).
+func (n *node) sortedKeys(scratch []string) []string {
+	keys := scratch[:0]
 	for k := range n.fields {
 		keys = append(keys, k)
 	}
@@ -203,7 +212,8 @@ func (n *node) appendJSON(b []byte) []byte {
 	}
 	b = append(b, '{')
 	first := true
-	for _, k := range n.sortedKeys() {
+	var scratch [32]string
+	for _, k := range n.sortedKeys(scratch[:]) {
 		c := n.fields[k]
 		if !c.present() {
 			continue
@@ -242,7 +252,7 @@ func (n *node) pruneBelow(s Stamp) {
 }
 
 func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	d.root.setRegister(kind, s, nil)
 	for w, e := range d.gen {
 		if e.Stamp.Compare(s) < 0 {
@@ -254,22 +264,26 @@ func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
 // --- local operations -------------------------------------------------------
 
 // setObject makes the document equal to obj, writing only the paths that
-// differ, each at stamp s; the writes are recorded in delta. It reports
+// differ, each at stamp s; the writes are recorded in delta (if not nil). It reports
 // whether anything changed.
 func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool {
-	d.enc = nil
+	d.enc, d.json = nil, nil
+	var out *node
+	if delta != nil {
+		out = &delta.root
+	}
 	if d.root.isMapView() {
-		return d.root.assignMap(obj, s, &delta.root)
+		return d.root.assignMap(obj, s, out)
 	}
 	d.setRootRegister(kindMap, s)
-	delta.root.setRegister(kindMap, s, nil)
-	d.root.assignMap(obj, s, &delta.root)
+	out.record(kindMap, s, nil)
+	d.root.assignMap(obj, s, out)
 	return true
 }
 
 // deleteObject tombstones the whole object.
 func (d *Document) deleteObject(s Stamp, delta *Document) bool {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	if !d.Exists() {
 		return false
 	}
@@ -280,12 +294,15 @@ func (d *Document) deleteObject(s Stamp, delta *Document) bool {
 
 // bumpGeneration increments writer's share of the generation counter.
 func (d *Document) bumpGeneration(s Stamp, delta *Document) {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	if d.gen == nil {
 		d.gen = make(map[ReplicaID]genEntry)
 	}
 	e := genEntry{N: d.gen[s.Writer].N + 1, Stamp: s}
 	d.gen[s.Writer] = e
+	if delta == nil {
+		return
+	}
 	if delta.gen == nil {
 		delta.gen = make(map[ReplicaID]genEntry)
 	}
@@ -299,25 +316,28 @@ func (n *node) assignMap(obj map[string]any, s Stamp, out *node) bool {
 			return false
 		}
 		n.setRegister(kindMap, s, nil)
-		out.setRegister(kindMap, s, nil)
+		out.record(kindMap, s, nil)
 		return true
 	}
 	changed := false
+	if n.fields == nil {
+		n.fields = make(map[string]*node, len(obj))
+	}
 	for k, v := range obj {
 		c := n.child(k)
-		oc := out.child(k)
+		oc := out.sub(k)
 		if c.assign(v, s, oc) {
 			changed = true
 		}
 		n.dropIfEmpty(k)
-		out.dropIfEmpty(k)
+		out.dropIfEmptyNil(k)
 	}
 	for k, c := range n.fields {
 		if _, keep := obj[k]; keep || !c.present() {
 			continue
 		}
 		c.setRegister(kindDeleted, s, nil)
-		out.child(k).setRegister(kindDeleted, s, nil)
+		out.sub(k).record(kindDeleted, s, nil)
 		changed = true
 	}
 	return changed
@@ -330,7 +350,7 @@ func (n *node) assign(v any, s Stamp, out *node) bool {
 			return n.assignMap(obj, s, out)
 		}
 		n.setRegister(kindMap, s, nil)
-		out.setRegister(kindMap, s, nil)
+		out.record(kindMap, s, nil)
 		n.assignMap(obj, s, out)
 		return true
 	}
@@ -339,8 +359,31 @@ func (n *node) assign(v any, s Stamp, out *node) bool {
 		return false
 	}
 	n.setRegister(kindValue, s, b)
-	out.setRegister(kindValue, s, b)
+	out.record(kindValue, s, b)
 	return true
+}
+
+// The delta side of a local operation may be nil (a create records no
+// separate delta: the new state is its own delta); these helpers make
+// recording into it a no-op then.
+
+func (n *node) record(kind nodeKind, s Stamp, value []byte) {
+	if n != nil {
+		n.setRegister(kind, s, value)
+	}
+}
+
+func (n *node) sub(k string) *node {
+	if n == nil {
+		return nil
+	}
+	return n.child(k)
+}
+
+func (n *node) dropIfEmptyNil(k string) {
+	if n != nil {
+		n.dropIfEmpty(k)
+	}
 }
 
 // --- merge ---------------------------------------------------------------
@@ -350,7 +393,7 @@ func (n *node) assign(v any, s Stamp, out *node) bool {
 // it (possibly a tombstone since collected), so re-adding it could only
 // resurrect stale data. ctx may be nil. It reports whether d changed.
 func (d *Document) merge(in *Document, ctx *Context) bool {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	changed := false
 	rootWas := d.root.stamp
 	if d.root.mergeRegister(&in.root, Stamp{}, ctx) {
@@ -441,7 +484,7 @@ func (n *node) mergeChildren(in *node, floor Stamp, ctx *Context) bool {
 // remote's full state for this key (nil when the remote has none) does not
 // contain, was superseded or collected at the remote and is dropped here.
 func (d *Document) removeCovered(remote *Document, rctx *Context) bool {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	var rroot *node
 	var rgen map[ReplicaID]genEntry
 	if remote != nil {
@@ -504,7 +547,7 @@ func (n *node) hasTombstones() bool {
 // Generation entries of an object that no longer exists (a generation bump
 // concurrent with the delete) are collected with it, once stable.
 func (d *Document) collectTombstones(stable func(Stamp) bool) bool {
-	d.enc = nil
+	d.enc, d.json = nil, nil
 	changed := d.root.collectTombstones(stable)
 	if d.root.present() || d.root.hasTombstones() {
 		return changed

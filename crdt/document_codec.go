@@ -123,7 +123,8 @@ func (n *node) encode(e *errWriter, t *stampTable) {
 	}
 	if len(n.fields) > 0 {
 		e.mapLen(len(n.fields))
-		for _, k := range n.sortedKeys() {
+		var scratch [32]string
+		for _, k := range n.sortedKeys(scratch[:]) {
 			e.str(k)
 			n.fields[k].encode(e, t)
 		}

@@ -52,12 +52,7 @@ func (m *ORMap[V]) init() {
 	if m.Context == nil {
 		m.Context = NewContext()
 	}
-	if m.Context.VV == nil {
-		m.Context.VV = VersionVector{}
-	}
-	if m.Context.Cloud == nil {
-		m.Context.Cloud = map[Dot]struct{}{}
-	}
+	m.Context.init()
 }
 
 // Put sets key to v as replica id at HLC time ts. It returns the delta to

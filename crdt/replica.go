@@ -136,6 +136,7 @@ type BufferEntry struct {
 type keyState struct {
 	doc    *Document
 	rv     uint64
+	spread uint64 // keySpread(key), cached for digests
 	hash   Hash
 	hashOK bool
 }
@@ -311,12 +312,34 @@ func (r *Replica) checkRV(key Key, expect uint64) error {
 // Put sets key to the JSON object value, writing only the fields that
 // changed. A Put that changes nothing returns an Update without changes.
 func (r *Replica) Put(key Key, value []byte, opts PutOptions) (Update, error) {
-	if err := key.Validate(); err != nil {
-		return Update{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	obj, err := decodeObject(value, r.cfg.Limits)
+	obj, err := ParseObject(key, value, r.cfg.Limits)
 	if err != nil {
-		return Update{}, fmt.Errorf("%s: %w: %v", key, ErrInvalid, err)
+		return Update{}, err
+	}
+	return r.PutObject(key, obj, opts)
+}
+
+// ParsedObject is a validated, decoded JSON object ready for PutObject.
+type ParsedObject struct{ m map[string]any }
+
+// ParseObject validates key and decodes value. It is separate from Put so
+// drivers can parse on the caller's goroutine, off the single writer.
+func ParseObject(key Key, value []byte, lim Limits) (ParsedObject, error) {
+	if err := key.Validate(); err != nil {
+		return ParsedObject{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	obj, err := decodeObject(value, lim)
+	if err != nil {
+		return ParsedObject{}, fmt.Errorf("%s: %w: %v", key, ErrInvalid, err)
+	}
+	return ParsedObject{m: obj}, nil
+}
+
+// PutObject is Put for an object parsed by ParseObject.
+func (r *Replica) PutObject(key Key, parsed ParsedObject, opts PutOptions) (Update, error) {
+	obj := parsed.m
+	if obj == nil {
+		return Update{}, fmt.Errorf("%s: %w: object was not parsed", key, ErrInvalid)
 	}
 	ks := r.docs[key]
 	exists := ks != nil && ks.doc.Exists()
@@ -336,7 +359,12 @@ func (r *Replica) Put(key Key, value []byte, opts PutOptions) (Update, error) {
 	// The dot is taken only once we know the operation writes something,
 	// so no-op puts leave no holes in the sequence.
 	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV[r.id] + 1}
-	delta := NewDocument()
+	// For a key with no state at all the new state is its own delta; the
+	// buffer shares the (immutable once installed) document.
+	var delta *Document
+	if ks != nil {
+		delta = NewDocument()
+	}
 	changed := doc.setObject(obj, s, delta)
 	if opts.BumpGeneration || (changed && !exists && doc.Generation() == 0) {
 		doc.bumpGeneration(s, delta)
@@ -351,6 +379,9 @@ func (r *Replica) Put(key Key, value []byte, opts PutOptions) (Update, error) {
 	if raw, err := doc.MarshalBinary(); err != nil || len(raw) > r.cfg.Limits.MaxDocumentBytes {
 		return Update{}, fmt.Errorf("%s: %w: the object's stored state would be %d bytes, max %d",
 			key, ErrInvalid, len(raw), r.cfg.Limits.MaxDocumentBytes)
+	}
+	if delta == nil {
+		delta = doc
 	}
 	return r.commitLocal(key, doc, delta, s, exists), nil
 }
@@ -405,7 +436,7 @@ func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Chang
 	}
 	ks := r.docs[key]
 	if ks == nil {
-		ks = &keyState{}
+		ks = &keyState{spread: keySpread(key)}
 		r.docs[key] = ks
 	}
 	ks.doc, ks.hashOK = doc, false
@@ -722,7 +753,7 @@ func (r *Replica) leaf(key Key, ks *keyState) Hash {
 func (r *Replica) buckets(depth uint8) []Hash {
 	out := make([]Hash, 1<<depth)
 	for k, ks := range r.docs {
-		xorInto(&out[bucketOf(k, depth)], r.leaf(k, ks))
+		xorInto(&out[bucketAt(ks.spread, depth)], r.leaf(k, ks))
 	}
 	return out
 }
@@ -765,7 +796,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 		return r.finish(u), reply, nil
 	}
 	for k, ks := range r.docs {
-		if diff[bucketOf(k, m.Depth)] {
+		if diff[bucketAt(ks.spread, m.Depth)] {
 			reply.Keys = append(reply.Keys, KeyHash{Key: k, Hash: r.leaf(k, ks)})
 		}
 	}
@@ -814,7 +845,7 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 	}
 	out := &RepairMsg{From: r.id, Session: sess.id, Seq: sess.mySeq, Context: sess.myCtx}
 	for k, ks := range r.docs {
-		if !diff[bucketOf(k, m.Depth)] {
+		if !diff[bucketAt(ks.spread, m.Depth)] {
 			continue
 		}
 		h, ok := theirs[k]
@@ -1003,7 +1034,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		if d.RV > meta.Seq {
 			return fmt.Errorf("restore: key %s has resourceVersion %d beyond the stored sequence %d", k, d.RV, meta.Seq)
 		}
-		ks := &keyState{doc: d.Doc, rv: d.RV}
+		ks := &keyState{doc: d.Doc, rv: d.RV, spread: keySpread(k)}
 		r.docs[k] = ks
 		if d.Doc.hasTombstones() || !d.Doc.Exists() {
 			r.tombs[k] = struct{}{}

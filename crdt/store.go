@@ -572,8 +572,13 @@ func objectFrom(r *Replica, key Key) Object {
 }
 
 func (s *Store) put(ctx context.Context, key Key, value []byte, opts PutOptions) (Object, error) {
+	// Parse on the caller's goroutine: the committer is the bottleneck.
+	obj, err := ParseObject(key, value, s.rep.cfg.Limits)
+	if err != nil {
+		return Object{}, err
+	}
 	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
-		u, err := r.Put(key, value, opts)
+		u, err := r.PutObject(key, obj, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -635,19 +640,30 @@ type OpResult struct {
 // Batch applies ops in order and makes them durable in one commit. Each op
 // succeeds or fails on its own (a conflict does not undo the others).
 func (s *Store) Batch(ctx context.Context, ops []Op) ([]OpResult, error) {
+	parsed := make([]ParsedObject, len(ops))
+	perr := make([]error, len(ops))
+	for i, op := range ops {
+		if op.Value != nil {
+			parsed[i], perr[i] = ParseObject(op.Key, op.Value, s.rep.cfg.Limits)
+		}
+	}
 	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
 		out := make([]OpResult, len(ops))
 		var updates []Update
 		for i, op := range ops {
 			var u Update
 			var err error
+			if perr[i] != nil {
+				out[i].Err = perr[i]
+				continue
+			}
 			if op.Value == nil {
 				before := objectFrom(r, op.Key)
 				u, err = r.Delete(op.Key, op.Delete.ExpectRV)
 				before.ResourceVersion = r.Seq()
 				out[i] = OpResult{Object: before, Err: err}
 			} else {
-				u, err = r.Put(op.Key, op.Value, op.Put)
+				u, err = r.PutObject(op.Key, parsed[i], op.Put)
 				out[i] = OpResult{Object: objectFrom(r, op.Key), Err: err}
 			}
 			if err != nil {

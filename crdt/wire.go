@@ -249,7 +249,15 @@ func encodeContext(e *errWriter, c *Context) {
 	}
 	e.arrayLen(2)
 	encodeVV(e, c.VV)
-	encodeDots(e, c.CloudDots())
+	e.arrayLen(c.CloudRanges())
+	for _, id := range c.cloudReplicas() {
+		for _, r := range c.cloud[id] {
+			e.arrayLen(3)
+			e.str(string(id))
+			e.uint(r.lo)
+			e.uint(r.hi)
+		}
+	}
 }
 
 func encodeDocs(e *errWriter, docs []KeyedDoc) {
@@ -465,9 +473,24 @@ func (d *msgDecoder) context(what string) *Context {
 		d.failf("%s: context has %d elements", what, k)
 	}
 	c := NewContext()
-	c.VV = d.vv(what)
-	for _, dot := range d.dots(what) {
-		c.Add(dot)
+	for id, n := range d.vv(what) {
+		if n > 0 {
+			c.VV[id] = n
+		}
+	}
+	n := d.arrayLen(what, d.lim.MaxDotsPerMessage)
+	for i := 0; i < n && d.err == nil; i++ {
+		if k := d.arrayLen(what, 3); k != 3 && d.err == nil {
+			d.failf("%s: cloud range has %d elements", what, k)
+		}
+		id := d.replica(what)
+		lo, hi := d.uint(what), d.uint(what)
+		if d.err == nil && (lo == 0 || hi < lo) {
+			d.failf("%s: bad cloud range %d..%d", what, lo, hi)
+		}
+		if d.err == nil {
+			c.addRange(id, dotRange{lo, hi})
+		}
 	}
 	return c
 }
