@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -677,15 +678,7 @@ func (r *Replica) bufferRemote(e *BufferEntry, u *Update) {
 	if len(e.Docs) == 0 && len(e.Dots) == 0 && len(u.Changes) == 0 {
 		return
 	}
-	slices.SortFunc(u.Changes, func(a, b Change) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(u.Changes, func(a, b Change) int { return cmp.Compare(a.Key, b.Key) })
 	e.First = r.seq + 1
 	for i := range u.Changes {
 		r.seq++
@@ -800,15 +793,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 			reply.Keys = append(reply.Keys, KeyHash{Key: k, Hash: r.leaf(k, ks)})
 		}
 	}
-	slices.SortFunc(reply.Keys, func(a, b KeyHash) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(reply.Keys, func(a, b KeyHash) int { return cmp.Compare(a.Key, b.Key) })
 	return r.finish(u), reply, nil
 }
 

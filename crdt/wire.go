@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -640,13 +641,5 @@ func (d *msgDecoder) repair(from ReplicaID) *RepairMsg {
 
 // sortDocs orders documents by key so encodings are deterministic.
 func sortDocs(docs []KeyedDoc) {
-	slices.SortFunc(docs, func(a, b KeyedDoc) int {
-		switch {
-		case a.Key < b.Key:
-			return -1
-		case a.Key > b.Key:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(docs, func(a, b KeyedDoc) int { return cmp.Compare(a.Key, b.Key) })
 }
