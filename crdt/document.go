@@ -107,7 +107,7 @@ func (d *Document) JSON() []byte {
 	if !d.Exists() {
 		return nil
 	}
-	d.json = d.root.appendJSON(make([]byte, 0, 256))
+	d.json = d.root.appendJSON(make([]byte, 0, max(256, len(d.enc))))
 	return d.json
 }
 

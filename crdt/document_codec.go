@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -31,8 +32,8 @@ func (d *Document) MarshalBinary() ([]byte, error) {
 	if d.enc != nil {
 		return d.enc, nil
 	}
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+	buf := bytes.NewBuffer(make([]byte, 0, 1024))
+	enc := msgpack.NewEncoder(buf)
 	if err := d.encode(enc); err != nil {
 		return nil, err
 	}
@@ -146,7 +147,11 @@ func (e *errWriter) arrayLen(n int)      { e.keep(e.enc.EncodeArrayLen(n)) }
 func (e *errWriter) mapLen(n int)        { e.keep(e.enc.EncodeMapLen(n)) }
 func (e *errWriter) uint(v uint64)       { e.keep(e.enc.EncodeUint(v)) }
 func (e *errWriter) str(s string)        { e.keep(e.enc.EncodeString(s)) }
-func (e *errWriter) bytesAsStr(b []byte) { e.keep(e.enc.EncodeString(string(b))) }
+// bytesAsStr writes b as a msgpack str without copying it: the encoder only
+// reads the string, and register values are immutable.
+func (e *errWriter) bytesAsStr(b []byte) {
+	e.keep(e.enc.EncodeString(unsafe.String(unsafe.SliceData(b), len(b))))
+}
 func (e *errWriter) bytes(b []byte)      { e.keep(e.enc.EncodeBytes(b)) }
 func (e *errWriter) boolean(v bool)      { e.keep(e.enc.EncodeBool(v)) }
 

@@ -20,9 +20,15 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 func frameRecord(payload []byte) []byte {
 	out := make([]byte, 5+len(payload))
-	out[0] = recordFormat
-	binary.BigEndian.PutUint32(out[1:5], crc32.Checksum(payload, crcTable))
 	copy(out[5:], payload)
+	return sealRecord(out)
+}
+
+// sealRecord fills in the header of a record whose payload already sits
+// after 5 reserved bytes.
+func sealRecord(out []byte) []byte {
+	out[0] = recordFormat
+	binary.BigEndian.PutUint32(out[1:5], crc32.Checksum(out[5:], crcTable))
 	return out
 }
 
@@ -46,8 +52,10 @@ func encodeDocRecord(rv uint64, doc *Document) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	payload := binary.AppendUvarint(make([]byte, 0, len(raw)+10), rv)
-	return frameRecord(append(payload, raw...)), nil
+	out := make([]byte, 5, 5+binary.MaxVarintLen64+len(raw))
+	out = binary.AppendUvarint(out, rv)
+	out = append(out, raw...)
+	return sealRecord(out), nil
 }
 
 // ownRecordLimits loosens the document bound for records this member wrote
