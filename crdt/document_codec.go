@@ -143,17 +143,18 @@ func (e *errWriter) keep(err error) {
 		e.err = err
 	}
 }
-func (e *errWriter) arrayLen(n int)      { e.keep(e.enc.EncodeArrayLen(n)) }
-func (e *errWriter) mapLen(n int)        { e.keep(e.enc.EncodeMapLen(n)) }
-func (e *errWriter) uint(v uint64)       { e.keep(e.enc.EncodeUint(v)) }
-func (e *errWriter) str(s string)        { e.keep(e.enc.EncodeString(s)) }
+func (e *errWriter) arrayLen(n int) { e.keep(e.enc.EncodeArrayLen(n)) }
+func (e *errWriter) mapLen(n int)   { e.keep(e.enc.EncodeMapLen(n)) }
+func (e *errWriter) uint(v uint64)  { e.keep(e.enc.EncodeUint(v)) }
+func (e *errWriter) str(s string)   { e.keep(e.enc.EncodeString(s)) }
+
 // bytesAsStr writes b as a msgpack str without copying it: the encoder only
 // reads the string, and register values are immutable.
 func (e *errWriter) bytesAsStr(b []byte) {
 	e.keep(e.enc.EncodeString(unsafe.String(unsafe.SliceData(b), len(b))))
 }
-func (e *errWriter) bytes(b []byte)      { e.keep(e.enc.EncodeBytes(b)) }
-func (e *errWriter) boolean(v bool)      { e.keep(e.enc.EncodeBool(v)) }
+func (e *errWriter) bytes(b []byte) { e.keep(e.enc.EncodeBytes(b)) }
+func (e *errWriter) boolean(v bool) { e.keep(e.enc.EncodeBool(v)) }
 
 // ErrMalformed is wrapped by every decoding error.
 var ErrMalformed = errors.New("malformed input")
