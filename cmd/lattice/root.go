@@ -30,6 +30,7 @@ needed.`,
 	root.AddCommand(
 		newAgentCmd(),
 		newApplyCmd(),
+		newDIDCmd(),
 		newStoreCmd(),
 		newUpCmd(),
 		newVersionCmd(),
