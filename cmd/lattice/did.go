@@ -47,15 +47,8 @@ use another data directory.`,
 			if dir == "" {
 				return usageErrorf(cmd, "--data-dir must not be empty")
 			}
-			id, err := identity.Generate()
+			id, err := createIdentity(dir)
 			if err != nil {
-				return err
-			}
-			if err := id.Save(dir); err != nil {
-				if errors.Is(err, identity.ErrIdentityExists) {
-					return fmt.Errorf("%s already holds an identity (%s), which is never replaced; 'lattice did show --data-dir %s' prints it",
-						dir, identity.KeyPath(dir), shellQuote(dir))
-				}
 				return err
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), id.DID())
@@ -83,11 +76,7 @@ that others may read is refused.`,
 			if dir == "" {
 				return usageErrorf(cmd, "--data-dir must not be empty")
 			}
-			id, err := identity.Load(dir)
-			if errors.Is(err, identity.ErrNoIdentity) {
-				return fmt.Errorf("%s has no identity (no %s); create one with 'lattice did create --data-dir %s'",
-					dir, identity.KeyPath(dir), shellQuote(dir))
-			}
+			id, err := loadIdentity(dir)
 			if err != nil {
 				return err
 			}
@@ -118,6 +107,44 @@ are supported; they resolve offline, since the key is part of the DID.`,
 			return printJSON(cmd.OutOrStdout(), doc)
 		},
 	}
+}
+
+// createIdentity generates a new identity and saves it in data directory
+// dir, which must not hold one yet.
+func createIdentity(dir string) (*identity.Identity, error) {
+	id, err := identity.Generate()
+	if err != nil {
+		return nil, err
+	}
+	if err := id.Save(dir); err != nil {
+		if errors.Is(err, identity.ErrIdentityExists) {
+			return nil, fmt.Errorf("%s already holds an identity (%s), which is never replaced; 'lattice did show --data-dir %s' prints it",
+				dir, identity.KeyPath(dir), shellQuote(dir))
+		}
+		return nil, err
+	}
+	return id, nil
+}
+
+// loadIdentity loads the identity of data directory dir; a missing one is
+// an error that says how to create it.
+func loadIdentity(dir string) (*identity.Identity, error) {
+	id, err := identity.Load(dir)
+	if errors.Is(err, identity.ErrNoIdentity) {
+		return nil, fmt.Errorf("%s has no identity (no %s); create one with 'lattice did create --data-dir %s'",
+			dir, identity.KeyPath(dir), shellQuote(dir))
+	}
+	return id, err
+}
+
+// loadOrCreateIdentity loads the identity of data directory dir, creating
+// it first (as 'lattice did create' does) if there is none.
+func loadOrCreateIdentity(dir string) (*identity.Identity, error) {
+	id, err := identity.Load(dir)
+	if errors.Is(err, identity.ErrNoIdentity) {
+		return createIdentity(dir)
+	}
+	return id, err
 }
 
 // printJSON writes v as indented JSON and a newline.

@@ -31,8 +31,11 @@ needed.`,
 		newAgentCmd(),
 		newApplyCmd(),
 		newDIDCmd(),
+		newFederationCmd(),
+		newInviteCmd(),
 		newStoreCmd(),
 		newUpCmd(),
+		newVCCmd(),
 		newVersionCmd(),
 	)
 

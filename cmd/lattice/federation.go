@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lattice-federation/lattice/identity"
+)
+
+// federationFile is the name, inside a data directory, of the file naming the
+// federation the member belongs to and its founder.
+const federationFile = "federation.json"
+
+// maxFederationFileSize bounds what readFederation reads.
+const maxFederationFileSize = 4 << 10
+
+// federation is the content of DATA-DIR/federation.json.
+type federation struct {
+	Name    string    `json:"name"`
+	Founder string    `json:"founder"`
+	Created time.Time `json:"created"`
+}
+
+// federationPath returns the path of the federation file of data directory dir.
+func federationPath(dir string) string { return filepath.Join(dir, federationFile) }
+
+// readFederation reads and checks the federation file of data directory dir.
+// A missing file matches fs.ErrNotExist.
+func readFederation(dir string) (*federation, error) {
+	path := federationPath(dir)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxFederationFileSize {
+		return nil, fmt.Errorf("%s: %d bytes, max %d", path, len(raw), maxFederationFileSize)
+	}
+	var f federation
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("%s is damaged: %v", path, err)
+	}
+	if err := identity.ValidateName(f.Name); err != nil {
+		return nil, fmt.Errorf("%s is damaged: %v", path, err)
+	}
+	if _, _, err := identity.Resolve(f.Founder); err != nil {
+		return nil, fmt.Errorf("%s is damaged: founder: %v", path, err)
+	}
+	if f.Created.IsZero() {
+		return nil, fmt.Errorf("%s is damaged: no creation time", path)
+	}
+	return &f, nil
+}
+
+// writeFileAtomic writes data to path with mode 0600: the file appears
+// complete and synced, or not at all. Unless overwrite, an existing file is
+// left alone and the error matches fs.ErrExist.
+func writeFileAtomic(path string, data []byte, overwrite bool) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if overwrite {
+		return os.Rename(tmp.Name(), path)
+	}
+	// A hard link never replaces its target: this is an atomic "create if
+	// absent".
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return os.Remove(tmp.Name())
+}
+
+func newFederationCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "federation",
+		Short: "Found a federation",
+		Long: `Found a federation and inspect the federation a member belongs to.
+
+A federation is a name and the DID of its founding member. Members are
+admitted by membership credentials ('lattice invite') that chain back to the
+founder.`,
+		// Runnable only so that an unknown subcommand is an error, not help.
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(newFederationInitCmd())
+	return cmd
+}
+
+func newFederationInitCmd() *cobra.Command {
+	var dir, name string
+	cmd := &cobra.Command{
+		Use:   "init --name NAME --data-dir DIR",
+		Short: "Found a federation, with this member as founder",
+		Long: `Found federation NAME with the member of DIR as its founder.
+
+The member's identity is created in DIR first if there is none (as with
+'lattice did create'). The federation is recorded in DIR/federation.json
+(mode 0600): its name, the founder's DID and the time it was founded.
+
+NAME is a DNS label: 1 to 63 lower-case letters, digits and '-', starting
+and ending with a letter or digit. Running init again with the same name
+changes nothing; a data directory belongs to one federation only.`,
+		Example: `  lattice federation init --name acme --data-dir .lattice/member-1`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dir == "" {
+				return usageErrorf(cmd, "--data-dir must not be empty")
+			}
+			if err := identity.ValidateName(name); err != nil {
+				return usageErrorf(cmd, "invalid --name: %v", err)
+			}
+			f, err := readFederation(dir)
+			switch {
+			case err == nil:
+				return sameFederation(cmd, dir, name, f)
+			case !errors.Is(err, fs.ErrNotExist):
+				return err
+			}
+			id, err := loadOrCreateIdentity(dir)
+			if err != nil {
+				return err
+			}
+			f = &federation{Name: name, Founder: id.DID(), Created: time.Now().UTC().Truncate(time.Second)}
+			raw, err := json.Marshal(f)
+			if err != nil {
+				return err
+			}
+			switch err := writeFileAtomic(federationPath(dir), append(raw, '\n'), false); {
+			case errors.Is(err, fs.ErrExist):
+				// Founded concurrently.
+				f, err := readFederation(dir)
+				if err != nil {
+					return err
+				}
+				return sameFederation(cmd, dir, name, f)
+			case err != nil:
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "federation %s founded by %s\n", f.Name, f.Founder)
+			return err
+		},
+	}
+	addDataDirFlag(cmd, &dir, "data directory of the founding member (required)")
+	cmd.Flags().StringVar(&name, "name", "", "name of the federation (required)")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+// sameFederation handles 'federation init --name name' on data directory dir
+// that already belongs to federation f: it succeeds, changing nothing, iff
+// that is the same federation founded by the member of dir.
+func sameFederation(cmd *cobra.Command, dir, name string, f *federation) error {
+	if f.Name != name {
+		return fmt.Errorf("%s already belongs to federation %s (%s); a data directory belongs to one federation only, use another one to found %s",
+			dir, f.Name, federationPath(dir), name)
+	}
+	id, err := loadIdentity(dir)
+	if err != nil {
+		return err
+	}
+	if id.DID() != f.Founder {
+		return fmt.Errorf("%s already belongs to federation %s, founded by %s, not by this member (%s)",
+			dir, f.Name, f.Founder, id.DID())
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "federation %s founded by %s\n", f.Name, f.Founder)
+	return err
+}
