@@ -351,3 +351,28 @@ func TestStoreOpenErrors(t *testing.T) {
 	_, err = OpenStore(DefaultStoreConfig(file, "did:key:a"))
 	require.Error(t, err)
 }
+
+func TestStoreWatchLargeSnapshotIsNotAnOverflow(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, "", "did:key:a", func(c *StoreConfig) { c.WatchQueue = 4 })
+	defer s.Close()
+	var ops []Op
+	for i := 0; i < 50; i++ {
+		ops = append(ops, Op{Key: Key(fmt.Sprintf("g/K/ns/o%02d", i)), Value: []byte(`{}`)})
+	}
+	_, err := s.Batch(ctx, ops)
+	require.NoError(t, err)
+	w, err := s.Watch(ctx, "", 0)
+	require.NoError(t, err)
+	defer w.Stop()
+	_, err = s.Put(ctx, "g/K/ns/late", []byte(`{}`), PutOptions{})
+	require.NoError(t, err)
+	for i := 0; i < 51; i++ {
+		select {
+		case _, ok := <-w.Events():
+			require.True(t, ok, "watch ended after %d events: %v", i, w.Err())
+		case <-time.After(5 * time.Second):
+			t.Fatal("event missing")
+		}
+	}
+}

@@ -96,6 +96,9 @@ func (s *Store) Watch(ctx context.Context, prefix string, fromRV uint64) (*Watch
 		}
 	}
 	w.pending = initial
+	// The bound is on live events queued behind the consumer; the initial
+	// snapshot or replay may be larger.
+	w.limit += len(initial)
 	s.watchers[w] = struct{}{}
 	s.mu.Unlock()
 	w.kick()
