@@ -510,7 +510,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 		MsgAck:    {1, int(MsgAck), "a", 1, []any{[]any{"a", 1}}, 5},
 		MsgDigest: {1, int(MsgDigest), "a", 3, 1, 5, []any{[]any{}, []any{}}, 1, []any{cdHash(1), cdHash(2)}},
 		MsgKeys:   {1, int(MsgKeys), "a", 3, 1, 0, 5, []any{[]any{}, []any{}}, false, 1, []any{1}, []any{[]any{key, cdHash(3)}}},
-		MsgRepair: {1, int(MsgRepair), "a", 3, 1, 0, false, []any{[]any{}, []any{}}, []any{}, []any{key}},
+		MsgRepair: {1, int(MsgRepair), "a", 3, 1, 0, false, []any{[]any{}, []any{}}, []any{}, []any{key}, false},
 	}
 	for typ, fields := range valid {
 		m, err := DecodeMessage(mpEncode(t, fields), DefaultLimits())

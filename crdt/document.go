@@ -251,6 +251,19 @@ func (n *node) pruneBelow(s Stamp) {
 	}
 }
 
+// pruneGen drops generation entries older than the root register: a root
+// reset starts the object's generation afresh.
+func (d *Document) pruneGen() {
+	if d.root.kind == kindNone {
+		return
+	}
+	for w, e := range d.gen {
+		if e.Stamp.Compare(d.root.stamp) < 0 {
+			delete(d.gen, w)
+		}
+	}
+}
+
 func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
 	d.enc, d.json = nil, nil
 	d.root.setRegister(kind, s, nil)
@@ -273,7 +286,11 @@ func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool 
 		out = &delta.root
 	}
 	if d.root.isMapView() {
-		return d.root.assignMap(obj, s, out)
+		changed := d.root.assignMap(obj, s, out)
+		// Setting the object to {} resets the root register: the
+		// generation entries it dominates go too, as on every receiver.
+		d.pruneGen()
+		return changed
 	}
 	d.setRootRegister(kindMap, s)
 	out.record(kindMap, s, nil)
@@ -399,11 +416,7 @@ func (d *Document) merge(in *Document, ctx *Context) bool {
 	if d.root.mergeRegister(&in.root, Stamp{}, ctx) {
 		changed = true
 		if d.root.stamp != rootWas {
-			for w, e := range d.gen {
-				if e.Stamp.Compare(d.root.stamp) < 0 {
-					delete(d.gen, w)
-				}
-			}
+			d.pruneGen()
 		}
 	}
 	if d.root.mergeChildren(&in.root, Stamp{}, ctx) {

@@ -829,6 +829,7 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 		theirs[kh.Key] = kh.Hash
 	}
 	out := &RepairMsg{From: r.id, Session: sess.id, Seq: sess.mySeq, Context: sess.myCtx}
+	var docs []KeyedDoc
 	for k, ks := range r.docs {
 		if !diff[bucketAt(ks.spread, m.Depth)] {
 			continue
@@ -837,20 +838,41 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 		if ok && h == r.leaf(k, ks) {
 			continue
 		}
-		out.Docs = append(out.Docs, KeyedDoc{Key: k, Doc: ks.doc})
+		docs = append(docs, KeyedDoc{Key: k, Doc: ks.doc})
 		if ok {
 			out.Want = append(out.Want, k)
 		}
 	}
 	for k := range theirs {
 		if _, ok := r.docs[k]; !ok {
-			out.Docs = append(out.Docs, KeyedDoc{Key: k})
+			docs = append(docs, KeyedDoc{Key: k})
 			out.Want = append(out.Want, k)
 		}
 	}
-	sortDocs(out.Docs)
+	sortDocs(docs)
 	slices.Sort(out.Want)
+	out.Docs, out.Partial = r.capDocs(docs)
 	return r.finish(u), out, nil
+}
+
+// capDocs keeps a prefix of docs within MaxDeltaBytes (at least one), so a
+// repair after a long divergence proceeds in rounds instead of producing a
+// message no peer would accept. It reports whether docs were dropped.
+func (r *Replica) capDocs(docs []KeyedDoc) ([]KeyedDoc, bool) {
+	size := 0
+	for i, kd := range docs {
+		n := len(kd.Key) + 8
+		if kd.Doc != nil {
+			if raw, err := kd.Doc.MarshalBinary(); err == nil {
+				n += len(raw)
+			}
+		}
+		if i > 0 && size+n > r.cfg.MaxDeltaBytes {
+			return docs[:i], true
+		}
+		size += n
+	}
+	return docs, false
 }
 
 func (r *Replica) noteAck(peer ReplicaID, seq uint64) {
@@ -889,24 +911,35 @@ func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
 			}
 		}
 	}
-	// Our state now includes everything the peer's context snapshot
-	// claims, so the context can be adopted. Adopted dots are not forwarded
-	// as dots: others may lack the unchanged keys behind them.
-	r.ctx.Merge(rctx)
+	// After a complete round our state includes everything the peer's
+	// context snapshot claims, so the context can be adopted. Adopted dots
+	// are not forwarded as dots: others may lack the unchanged keys behind
+	// them. After a partial round only the documents count.
+	if !m.Partial {
+		r.ctx.Merge(rctx)
+	}
 	r.bufferRemote(e, u)
 	if m.Final {
 		delete(r.sessions, m.From)
 		r.noteAck(m.From, m.AckSeq)
+		if m.Partial {
+			return r.finish(u), nil, nil
+		}
 		return r.finish(u), r.Ack(sess.peerSeq), nil
 	}
-	reply := &RepairMsg{From: r.id, Session: m.Session, AckSeq: m.Seq, Final: true}
+	reply := &RepairMsg{From: r.id, Session: m.Session, Final: true}
+	if !m.Partial {
+		reply.AckSeq = m.Seq
+	}
+	var docs []KeyedDoc
 	for _, k := range m.Want {
 		var doc *Document
 		if ks, ok := r.docs[k]; ok {
 			doc = ks.doc
 		}
-		reply.Docs = append(reply.Docs, KeyedDoc{Key: k, Doc: doc})
+		docs = append(docs, KeyedDoc{Key: k, Doc: doc})
 	}
+	reply.Docs, reply.Partial = r.capDocs(docs)
 	return r.finish(u), reply, nil
 }
 

@@ -290,7 +290,7 @@ func TestReplicaConvergenceProperty(t *testing.T) {
 			}
 			maxDelta := 4 << 20
 			if seed%4 == 1 {
-				maxDelta = 300 // force delta messages split across rounds
+				maxDelta = 300 // split delta messages and repairs across rounds
 			}
 			tn := newTestNet(t, seed, n, func(c *ReplicaConfig) { c.MaxBufferEntries, c.MaxDeltaBytes = maxBuf, maxDelta })
 			tn.loss, tn.dup = 0.2, 0.15

@@ -116,6 +116,10 @@ type RepairMsg struct {
 	Context *Context
 	Docs    []KeyedDoc
 	Want    []Key
+	// Partial: Docs stop short of every differing key (the message size
+	// cap). The receiver merges them but must not adopt the sender's
+	// context; a later repair round continues.
+	Partial bool
 }
 
 // KeyHash is one key's digest leaf.
@@ -198,7 +202,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 			e.bytes(kh.Hash[:])
 		}
 	case *RepairMsg:
-		e.arrayLen(10)
+		e.arrayLen(11)
 		e.uint(WireVersion)
 		e.uint(uint64(MsgRepair))
 		e.str(string(t.From))
@@ -216,6 +220,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		for _, k := range t.Want {
 			e.str(string(k))
 		}
+		e.boolean(t.Partial)
 	default:
 		return nil, fmt.Errorf("encode message: unknown type %T", m)
 	}
@@ -320,7 +325,7 @@ func DecodeMessage(b []byte, lim Limits) (Message, error) {
 		want = 12
 		m = d.keys(from)
 	case MsgRepair:
-		want = 10
+		want = 11
 		m = d.repair(from)
 	default:
 		return nil, fmt.Errorf("%w: unknown message type %d", ErrMalformed, t)
@@ -633,6 +638,7 @@ func (d *msgDecoder) repair(from ReplicaID) *RepairMsg {
 	for i := 0; i < n && d.err == nil; i++ {
 		m.Want = append(m.Want, d.key("want"))
 	}
+	m.Partial = d.boolean("partial")
 	if d.err == nil && !m.Final && m.Context == nil {
 		d.failf("initiator repair message without context")
 	}
