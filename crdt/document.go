@@ -240,6 +240,9 @@ func (n *node) setRegister(kind nodeKind, s Stamp, value []byte) {
 }
 
 func (n *node) pruneBelow(s Stamp) {
+	if len(n.fields) == 0 {
+		return
+	}
 	for k, c := range n.fields {
 		if c.kind != kindNone && c.stamp.Compare(s) < 0 {
 			c.kind, c.stamp, c.value = kindNone, Stamp{}, nil
@@ -349,7 +352,12 @@ func (n *node) assignMap(obj map[string]any, s Stamp, out *node) bool {
 		n.dropIfEmpty(k)
 		out.dropIfEmptyNil(k)
 	}
+	// Every key of obj is a child now, so other children exist only if
+	// there are more children than keys.
 	for k, c := range n.fields {
+		if len(n.fields) == len(obj) {
+			break
+		}
 		if _, keep := obj[k]; keep || !c.present() {
 			continue
 		}

@@ -46,11 +46,28 @@ type stampTable struct {
 	widx     map[ReplicaID]int
 	stamps   []Stamp
 	stampIdx map[Stamp]int
+	// last caches the previous lookup: neighbouring registers usually
+	// share the stamp of the operation that wrote them.
+	last    Stamp
+	lastIdx int
+}
+
+func (t *stampTable) index(s Stamp) int {
+	if s == t.last {
+		return t.lastIdx
+	}
+	t.last, t.lastIdx = s, t.stampIdx[s]
+	return t.lastIdx
 }
 
 func buildStampTable(d *Document) *stampTable {
-	t := &stampTable{widx: map[ReplicaID]int{}, stampIdx: map[Stamp]int{}}
+	t := &stampTable{widx: map[ReplicaID]int{}, stampIdx: map[Stamp]int{}, lastIdx: -1}
+	var prev Stamp
 	d.forEachStamp(func(s Stamp) {
+		if s == prev {
+			return
+		}
+		prev = s
 		if _, ok := t.stampIdx[s]; !ok {
 			t.stampIdx[s] = 0
 			t.stamps = append(t.stamps, s)
@@ -65,6 +82,7 @@ func buildStampTable(d *Document) *stampTable {
 	for i, s := range t.stamps {
 		t.stampIdx[s] = i
 	}
+	t.last, t.lastIdx = Stamp{}, t.stampIdx[Stamp{}]
 	for i, w := range t.writers {
 		t.widx[w] = i
 	}
@@ -97,7 +115,7 @@ func (d *Document) encode(enc *msgpack.Encoder) error {
 		g := d.gen[w]
 		e.arrayLen(2)
 		e.uint(g.N)
-		e.uint(uint64(t.stampIdx[g.Stamp]))
+		e.uint(uint64(t.index(g.Stamp)))
 	}
 	d.root.encode(&e, t)
 	return e.err
@@ -117,7 +135,7 @@ func (n *node) encode(e *errWriter, t *stampTable) {
 	e.arrayLen(l)
 	e.uint(uint64(n.kind))
 	if n.kind != kindNone {
-		e.uint(uint64(t.stampIdx[n.stamp]))
+		e.uint(uint64(t.index(n.stamp)))
 	}
 	if n.kind == kindValue {
 		e.bytesAsStr(n.value)
