@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+
+	"github.com/lattice-federation/lattice/internal/fsutil"
 )
 
 // Key file layout inside a data directory.
@@ -163,49 +165,12 @@ func (id *Identity) Save(dir string) error {
 	clear(der)
 	defer clear(block)
 
-	tmp, err := os.CreateTemp(keyDir, ".key-*")
-	if err != nil {
-		return fmt.Errorf("save identity: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName)                 // after the link below, only the temporary name goes
-	if err := tmp.Chmod(0o600); err != nil { // CreateTemp uses 0600; be explicit
-		tmp.Close()
-		return fmt.Errorf("save identity: %w", err)
-	}
-	if _, err := tmp.Write(block); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save identity: write %s: %w", tmpName, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("save identity: sync %s: %w", tmpName, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save identity: %w", err)
-	}
-	// A hard link, unlike a rename, fails if the target exists: two
-	// concurrent Saves cannot replace each other's key.
-	if err := os.Link(tmpName, path); err != nil {
+	// Exclusive: two concurrent Saves cannot replace each other's key.
+	if err := fsutil.WriteFile(path, block, 0o600, true); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("%w: %s exists; refusing to overwrite it", ErrIdentityExists, path)
 		}
 		return fmt.Errorf("save identity: %w", err)
-	}
-	return syncDir(keyDir)
-}
-
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("save identity: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("save identity: sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/internal/fsutil"
 )
 
 // federationFile is the name, inside a data directory, of the file naming the
@@ -59,45 +60,6 @@ func readFederation(dir string) (*federation, error) {
 		return nil, fmt.Errorf("%s is damaged: no creation time", path)
 	}
 	return &f, nil
-}
-
-// writeFileAtomic writes data to path with mode 0600: the file appears
-// complete and synced, or not at all. Unless overwrite, an existing file is
-// left alone and the error matches fs.ErrExist.
-func writeFileAtomic(path string, data []byte, overwrite bool) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if overwrite {
-		return os.Rename(tmp.Name(), path)
-	}
-	// A hard link never replaces its target: this is an atomic "create if
-	// absent".
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	return os.Remove(tmp.Name())
 }
 
 func newFederationCmd() *cobra.Command {
@@ -156,7 +118,7 @@ changes nothing; a data directory belongs to one federation only.`,
 			if err != nil {
 				return err
 			}
-			switch err := writeFileAtomic(federationPath(dir), append(raw, '\n'), false); {
+			switch err := fsutil.WriteFile(federationPath(dir), append(raw, '\n'), 0o600, true); {
 			case errors.Is(err, fs.ErrExist):
 				// Founded concurrently.
 				f, err := readFederation(dir)

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/internal/fsutil"
 )
 
 // membershipFile is the name, inside a data directory, of the member's own
@@ -96,7 +97,7 @@ FILE is never replaced unless --force is given.`,
 			if err != nil {
 				return fmt.Errorf("issued credential does not verify: %w", err)
 			}
-			if err := writeFileAtomic(out, append(raw, '\n'), force); err != nil {
+			if err := fsutil.WriteFile(out, append(raw, '\n'), 0o600, !force); err != nil {
 				if errors.Is(err, fs.ErrExist) {
 					return fmt.Errorf("%s already exists; pass --force to replace it", out)
 				}

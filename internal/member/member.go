@@ -29,6 +29,7 @@ import (
 
 	"github.com/lattice-federation/lattice/crdt"
 	"github.com/lattice-federation/lattice/internal/admin"
+	"github.com/lattice-federation/lattice/internal/fsutil"
 )
 
 // File names inside a data directory.
@@ -91,7 +92,7 @@ func Init(dir string, id crdt.ReplicaID) (crdt.ReplicaID, error) {
 			return "", err
 		}
 	}
-	if err := writeFileAtomic(IDPath(dir), []byte(string(id)+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFile(IDPath(dir), []byte(string(id)+"\n"), 0o600, false); err != nil {
 		return "", fmt.Errorf("write member id: %w", err)
 	}
 	return id, nil
@@ -121,30 +122,6 @@ func ReadID(dir string) (crdt.ReplicaID, error) {
 		return "", fmt.Errorf("%s: invalid member id: %w", IDPath(dir), err)
 	}
 	return id, nil
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // CheckDataDir reports whether dir is an existing data directory (see
