@@ -2,9 +2,15 @@
 //
 // It owns the per-member feeds of DID registrations, credentials, contracts
 // and revocations and the equivocation proofs (two signed entries at one
-// position of one feed). It knows nothing of placement. (A hashicorp/raft
-// group that serializes one member's feed across its highly available
-// controller replicas lands later; this package is its pure core.)
+// position of one feed). It knows nothing of placement.
+//
+// A member running its controller as 3 replicas keeps one feed through
+// hashicorp/raft (HAFeed): the replicas share the member's key, only the
+// leader appends, every entry is committed through the raft log (stored in
+// badger, RaftStore) and applied by FeedFSM, which accepts only entries that
+// continue the chain, so a controller failover can never fork the feed or
+// lose an acknowledged append. Wiring HAFeed into the running member is
+// still to come.
 //
 // # Entries
 //
