@@ -14,6 +14,7 @@ import (
 
 	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/internal/fsutil"
+	"github.com/lattice-federation/lattice/ledger"
 )
 
 // federationFile is the name, inside a data directory, of the file naming the
@@ -90,12 +91,16 @@ The member's identity is created in DIR first if there is none (as with
 'lattice did create'). The federation is recorded in DIR/federation.json
 (mode 0600): its name, the founder's DID and the time it was founded.
 
+The founder's DID registration (its DID document) is recorded as the first
+entry of its ledger feed in DIR's store, created if DIR has none; the member
+must be stopped.
+
 NAME is a DNS label: 1 to 63 lower-case letters, digits and '-', starting
 and ending with a letter or digit. Running init again with the same name
 changes nothing; a data directory belongs to one federation only.`,
 		Example: `  lattice federation init --name acme --data-dir .lattice/member-1`,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if dir == "" {
 				return usageErrorf(cmd, "--data-dir must not be empty")
 			}
@@ -110,6 +115,21 @@ changes nothing; a data directory belongs to one federation only.`,
 				return err
 			}
 			id, err := loadOrCreateIdentity(dir)
+			if err != nil {
+				return err
+			}
+			// The founding is recorded in the member's ledger: open (or
+			// create) its store before writing anything.
+			st, err := openFeedStore(cmd, dir, id.DID())
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if cerr := st.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("close store: %w", cerr)
+				}
+			}()
+			doc, err := json.Marshal(id.Document())
 			if err != nil {
 				return err
 			}
@@ -128,6 +148,9 @@ changes nothing; a data directory belongs to one federation only.`,
 				return sameFederation(cmd, dir, name, f)
 			case err != nil:
 				return err
+			}
+			if err := appendEntry(cmd.Context(), st, id, ledger.TypeDIDRegistration, doc, time.Now()); err != nil {
+				return fmt.Errorf("record the founder's DID registration in the ledger: %w", err)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "federation %s founded by %s\n", f.Name, f.Founder)
 			return err

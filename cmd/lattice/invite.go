@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/internal/fsutil"
+	"github.com/lattice-federation/lattice/ledger"
 )
 
 // membershipFile is the name, inside a data directory, of the member's own
@@ -38,11 +40,14 @@ credential of it in DIR/membership.json, valid now and issued to its own
 DID. The credential is signed with the key in DIR/identity/key; it is not
 secret, but whoever holds it can show that DID was admitted.
 
+The credential is recorded as an entry of the issuer's ledger feed in DIR's
+store (see 'lattice ledger show'); the member must be stopped.
+
 FILE is never replaced unless --force is given.`,
 		Example: `  lattice invite --data-dir .lattice/member-1 --did did:key:z6Mk... --out member-2.json
   lattice invite --data-dir .lattice/member-1 --did did:key:z6Mk... --out m.json --roles admin,ops --valid-for 720h`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			if dir == "" {
 				return usageErrorf(cmd, "--data-dir must not be empty")
 			}
@@ -89,6 +94,18 @@ FILE is never replaced unless --force is given.`,
 				return err
 			}
 
+			// The credential is recorded in the member's ledger: open (or
+			// create) its store before issuing.
+			st, err := openFeedStore(cmd, dir, id.DID())
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if cerr := st.Close(); cerr != nil && err == nil {
+					err = fmt.Errorf("close store: %w", cerr)
+				}
+			}()
+
 			raw, err := identity.IssueMembership(id, f.Name, did, roles, validFor, now)
 			if err != nil {
 				return err
@@ -102,6 +119,15 @@ FILE is never replaced unless --force is given.`,
 					return fmt.Errorf("%s already exists; pass --force to replace it", out)
 				}
 				return fmt.Errorf("write credential: %w", err)
+			}
+			payload, err := json.Marshal(struct {
+				Credential json.RawMessage `json:"credential"`
+			}{raw})
+			if err != nil {
+				return err
+			}
+			if err := appendEntry(cmd.Context(), st, id, ledger.TypeCredential, payload, now); err != nil {
+				return fmt.Errorf("record credential %s in the ledger: %w", m.ID, err)
 			}
 			w := cmd.OutOrStdout()
 			_, err = fmt.Fprintf(w, "credential %s\nsubject    %s\n", m.ID, m.Subject)
