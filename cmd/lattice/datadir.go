@@ -49,11 +49,7 @@ func withMember(cmd *cobra.Command, dir string, viaSocket func(*admin.Client) er
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if cerr := st.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("close store: %w", cerr)
-		}
-	}()
+	defer closeStore(st, &err)
 	return direct(st)
 }
 
@@ -63,4 +59,12 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// closeStore closes st and, if the command had not already failed, reports
+// a failure to close (a deferred call: err is the caller's named result).
+func closeStore(st *crdt.Store, err *error) {
+	if cerr := st.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close store: %w", cerr)
+	}
 }

@@ -124,11 +124,7 @@ changes nothing; a data directory belongs to one federation only.`,
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if cerr := st.Close(); cerr != nil && err == nil {
-					err = fmt.Errorf("close store: %w", cerr)
-				}
-			}()
+			defer closeStore(st, &err)
 			doc, err := json.Marshal(id.Document())
 			if err != nil {
 				return err

@@ -100,11 +100,7 @@ FILE is never replaced unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			defer func() {
-				if cerr := st.Close(); cerr != nil && err == nil {
-					err = fmt.Errorf("close store: %w", cerr)
-				}
-			}()
+			defer closeStore(st, &err)
 
 			raw, err := identity.IssueMembership(id, f.Name, did, roles, validFor, now)
 			if err != nil {
