@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -64,14 +65,7 @@ func (v VersionVector) Merge(other VersionVector) {
 func (v VersionVector) Covers(d Dot) bool { return d.Seq <= v[d.Replica] }
 
 // Replicas returns the IDs in v, sorted.
-func (v VersionVector) Replicas() []ReplicaID {
-	ids := make([]ReplicaID, 0, len(v))
-	for k := range v {
-		ids = append(ids, k)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (v VersionVector) Replicas() []ReplicaID { return slices.Sorted(maps.Keys(v)) }
 
 func (v VersionVector) String() string {
 	var b strings.Builder
@@ -227,14 +221,7 @@ func (c *Context) CloudRanges() int {
 	return n
 }
 
-func (c *Context) cloudReplicas() []ReplicaID {
-	ids := make([]ReplicaID, 0, len(c.cloud))
-	for id := range c.cloud {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
+func (c *Context) cloudReplicas() []ReplicaID { return slices.Sorted(maps.Keys(c.cloud)) }
 
 // Equal reports whether both contexts hold the same dots.
 func (c *Context) Equal(o *Context) bool {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -239,14 +240,7 @@ func (r *Replica) Get(key Key) (*Document, uint64, bool) {
 }
 
 // Keys returns every key holding state (live or tombstoned), sorted.
-func (r *Replica) Keys() []Key {
-	keys := make([]Key, 0, len(r.docs))
-	for k := range r.docs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
+func (r *Replica) Keys() []Key { return slices.Sorted(maps.Keys(r.docs)) }
 
 // Len returns the number of keys holding state.
 func (r *Replica) Len() int { return len(r.docs) }
