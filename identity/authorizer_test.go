@@ -9,42 +9,109 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestChainAuthorizer(t *testing.T) {
-	founder, a, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
+func TestAdmissionAuthorizesMembers(t *testing.T) {
+	founder, a, b, stranger := newIdentity(t), newIdentity(t), newIdentity(t), newIdentity(t)
 	credA := admit(t, founder, a.DID(), t0, time.Hour)
-	chain, err := NewChain(fed, founder.DID(), map[string][]byte{a.DID(): credA})
-	require.NoError(t, err)
+	credB := admit(t, a, b.DID(), t0, time.Hour)
 	now := t0.Add(time.Minute)
-	revoked := revoke()
-	var auth PeerAuthorizer = NewChainAuthorizer(chain, revoked.fn, func() time.Time { return now })
+	adm, err := NewAdmission(fed, founder.DID(), func() time.Time { return now })
+	require.NoError(t, err)
+	var auth PeerAuthorizer = adm
 
-	for _, id := range []*Identity{founder, a} {
-		did, err := auth.AuthorizePeer(id.PublicKey())
-		require.NoError(t, err)
-		require.Equal(t, id.DID(), did)
-	}
+	did, err := auth.AuthorizePeer(founder.PublicKey(), nil)
+	require.NoError(t, err)
+	require.Equal(t, founder.DID(), did)
 
-	did, err := auth.AuthorizePeer(stranger.PublicKey())
+	// A peer unknown to the ledger is admitted by the chain it presents.
+	_, err = auth.AuthorizePeer(b.PublicKey(), nil)
+	require.ErrorIs(t, err, ErrNoChain)
+	_, err = auth.AuthorizePeer(b.PublicKey(), [][]byte{credB})
+	require.ErrorIs(t, err, ErrNoChain, "B's issuer is not known to be a member yet")
+	did, err = auth.AuthorizePeer(b.PublicKey(), [][]byte{credB, credA})
+	require.NoError(t, err)
+	require.Equal(t, b.DID(), did)
+	require.Equal(t, [][]byte{credB, credA}, adm.Presentation(b.DID()), "B's chain, nearest first")
+	require.Equal(t, [][]byte{credA}, adm.Presentation(a.DID()))
+	require.Empty(t, adm.Presentation(founder.DID()))
+
+	// Junk and credentials of others are skipped, never trusted.
+	forged := append([]byte(nil), credA...)
+	forged[len(forged)/2] ^= 1
+	did, err = auth.AuthorizePeer(stranger.PublicKey(), [][]byte{[]byte("junk"), forged, credA})
 	require.ErrorIs(t, err, ErrNoChain)
 	require.Equal(t, stranger.DID(), did, "a refused peer's DID is returned for logging")
+	_, err = auth.AuthorizePeer(stranger.PublicKey(), make([][]byte, MaxPresentedCredentials+1))
+	require.ErrorIs(t, err, ErrTooLarge)
 
-	_, err = auth.AuthorizePeer(ed25519.PublicKey(make([]byte, 31)))
+	_, err = auth.AuthorizePeer(ed25519.PublicKey(make([]byte, 31)), nil)
 	require.ErrorIs(t, err, ErrMalformed)
-	_, err = auth.AuthorizePeer(nil)
+	_, err = auth.AuthorizePeer(nil, nil)
 	require.ErrorIs(t, err, ErrMalformed)
 
-	// Revocation and expiry take effect on the next handshake.
-	revoked.ids[credID(t, credA)] = true
-	_, err = auth.AuthorizePeer(a.PublicKey())
+	// Only the issuer or the founder can revoke; revoking A cuts B off too.
+	idA := credID(t, credA)
+	counts, err := adm.Revoke(idA, b.DID())
+	require.NoError(t, err)
+	require.False(t, counts, "B did not issue A's credential")
+	require.NoError(t, adm.IsMember(a.DID()))
+	counts, err = adm.Revoke(idA, founder.DID())
+	require.NoError(t, err)
+	require.True(t, counts)
+	_, err = auth.AuthorizePeer(a.PublicKey(), nil)
 	require.ErrorIs(t, err, ErrRevoked)
-	delete(revoked.ids, credID(t, credA))
-	now = t0.Add(time.Hour)
-	_, err = auth.AuthorizePeer(a.PublicKey())
-	require.ErrorIs(t, err, ErrExpired)
+	_, err = auth.AuthorizePeer(b.PublicKey(), nil)
+	require.ErrorIs(t, err, ErrNoChain)
+	require.Empty(t, adm.Presentation(a.DID()), "a revoked credential is not presented")
+	_, err = adm.Revoke("not an id", founder.DID())
+	require.ErrorIs(t, err, ErrMalformed)
+	_, err = adm.Revoke(idA, "did:key:nope")
+	require.Error(t, err)
 
-	// Default clock: the wall clock, which is outside A's validity hour
-	// (t0 is in 2031).
-	_, err = NewChainAuthorizer(chain, nil, nil).AuthorizePeer(a.PublicKey())
+	// Expiry takes effect on the next handshake.
+	adm2, err := NewAdmission(fed, founder.DID(), func() time.Time { return now })
+	require.NoError(t, err)
+	_, err = adm2.Learn(credA)
+	require.NoError(t, err)
+	require.NoError(t, adm2.IsMember(a.DID()))
+	now = t0.Add(time.Hour)
+	require.ErrorIs(t, adm2.IsMember(a.DID()), ErrExpired)
+
+	// Default clock: the wall clock, outside A's validity hour (t0 is in 2031).
+	adm3, err := NewAdmission(fed, founder.DID(), nil)
+	require.NoError(t, err)
+	_, err = adm3.AuthorizePeer(a.PublicKey(), [][]byte{credA})
 	require.ErrorIs(t, err, ErrNoChain)
 	require.True(t, errors.Is(err, ErrNotYetValid) || errors.Is(err, ErrExpired), err)
+}
+
+func TestRevocationBeforeCredentialCountsOnceIssuerKnown(t *testing.T) {
+	founder, a, b := newIdentity(t), newIdentity(t), newIdentity(t)
+	credA := admit(t, founder, a.DID(), t0, time.Hour)
+	credB := admit(t, a, b.DID(), t0, time.Hour)
+	adm, err := NewAdmission(fed, founder.DID(), func() time.Time { return t0.Add(time.Minute) })
+	require.NoError(t, err)
+	counts, err := adm.Revoke(credID(t, credB), a.DID())
+	require.NoError(t, err)
+	require.False(t, counts, "issuer unknown yet")
+	for _, c := range [][]byte{credA, credB} {
+		_, err := adm.Learn(c)
+		require.NoError(t, err)
+	}
+	require.True(t, adm.Revoked(credID(t, credB)))
+	require.ErrorIs(t, adm.IsMember(b.DID()), ErrRevoked)
+	require.NoError(t, adm.IsMember(a.DID()))
+}
+
+func TestMembershipNamesFounder(t *testing.T) {
+	founder, a, b := newIdentity(t), newIdentity(t), newIdentity(t)
+	raw, err := IssueMembershipWithFounder(a, fed, founder.DID(), b.DID(), nil, time.Hour, t0)
+	require.NoError(t, err)
+	m, err := VerifyMembership(raw, fed, t0)
+	require.NoError(t, err)
+	require.Equal(t, founder.DID(), m.Founder)
+	m, err = VerifyMembership(admit(t, founder, a.DID(), t0, time.Hour), fed, t0)
+	require.NoError(t, err)
+	require.Empty(t, m.Founder)
+	_, err = IssueMembershipWithFounder(a, fed, "did:key:bad", b.DID(), nil, time.Hour, t0)
+	require.Error(t, err)
 }

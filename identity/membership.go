@@ -30,6 +30,11 @@ type Membership struct {
 	Credential
 	Federation string
 	Roles      []string
+	// Founder is the founder DID the issuer named, a hint for the new
+	// member, which has no other way to learn it; peers never trust it
+	// (Chain takes the founder from its own configuration). Empty in
+	// credentials that do not name one.
+	Founder string
 }
 
 // ValidateName checks a federation or role name: a DNS label (RFC 1123),
@@ -70,6 +75,13 @@ func normalizeRoles(roles []string) ([]string, error) {
 // IssueMembership issues a membership credential by which issuer, a member
 // of federation, admits memberDID with roles, valid from now for validFor.
 func IssueMembership(issuer Signer, federation, memberDID string, roles []string, validFor time.Duration, now time.Time) ([]byte, error) {
+	return IssueMembershipWithFounder(issuer, federation, "", memberDID, roles, validFor, now)
+}
+
+// IssueMembershipWithFounder is IssueMembership with the federation's
+// founder DID named in the credential (Membership.Founder), so that the new
+// member knows whom the federation starts from. An empty founder names none.
+func IssueMembershipWithFounder(issuer Signer, federation, founder, memberDID string, roles []string, validFor time.Duration, now time.Time) ([]byte, error) {
 	if err := ValidateName(federation); err != nil {
 		return nil, fmt.Errorf("issue membership: federation: %w", err)
 	}
@@ -85,6 +97,12 @@ func IssueMembership(issuer Signer, federation, memberDID string, roles []string
 	}
 	now = now.UTC().Truncate(time.Second)
 	claims := map[string]any{"federation": federation, "roles": roles}
+	if founder != "" {
+		if _, err := PublicKeyFromDID(founder); err != nil {
+			return nil, fmt.Errorf("issue membership: founder: %w", err)
+		}
+		claims["founder"] = founder
+	}
 	return IssueCredential(issuer, memberDID, claims, []string{MembershipCredentialType}, now, now.Add(validFor))
 }
 
@@ -161,6 +179,15 @@ func (v *Verifier) verifyMembership(raw []byte) (*Membership, error) {
 			if m.Roles, err = normalizeRoles(roles); err != nil {
 				return nil, fmt.Errorf("membership credential %s: %w", c.ID, err)
 			}
+		case "founder":
+			s, ok := value.(string)
+			if !ok {
+				return nil, malformed("membership credential %s: founder is not a string", c.ID)
+			}
+			if _, err := PublicKeyFromDID(s); err != nil {
+				return nil, fmt.Errorf("membership credential %s: founder: %w", c.ID, err)
+			}
+			m.Founder = s
 		default:
 			return nil, malformed("membership credential %s has unexpected claim %s", c.ID, quoteShort(name))
 		}

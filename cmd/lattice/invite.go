@@ -102,7 +102,7 @@ FILE is never replaced unless --force is given.`,
 			}
 			defer closeStore(st, &err)
 
-			raw, err := identity.IssueMembership(id, f.Name, did, roles, validFor, now)
+			raw, err := identity.IssueMembershipWithFounder(id, f.Name, f.Founder, did, roles, validFor, now)
 			if err != nil {
 				return err
 			}
