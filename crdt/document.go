@@ -623,3 +623,7 @@ func (n *node) forEachStamp(fn func(Stamp)) {
 		c.forEachStamp(fn)
 	}
 }
+
+// Newest returns the newest stamp anywhere in d: when the last write it
+// carries was made, for measuring how long replication took.
+func (d *Document) Newest() Stamp { return d.maxStamp() }

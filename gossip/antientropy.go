@@ -1,0 +1,334 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/lattice-federation/lattice/crdt"
+)
+
+// Replica is what anti-entropy needs of a member's replicated state. The
+// store (crdt.Store, durable) and a bare crdt.Replica (the simulator)
+// both provide it; see StoreReplica and MemoryReplica.
+type Replica interface {
+	ID() crdt.ReplicaID
+	// DeltaFor returns the deltas peer has not acknowledged, nil when none,
+	// or an error wrapping crdt.ErrNeedRepair.
+	DeltaFor(peer crdt.ReplicaID) (*crdt.DeltaMsg, error)
+	// StartRepair opens a digest repair with peer.
+	StartRepair(peer crdt.ReplicaID) (*crdt.DigestMsg, error)
+	// Step applies a peer's message and returns the reply (nil: none),
+	// sent only once what it acknowledges is durable.
+	Step(m crdt.Message) (crdt.Message, error)
+}
+
+// SyncConfig tunes anti-entropy.
+type SyncConfig struct {
+	// Fanout is how many live peers each gossip round pushes deltas to.
+	Fanout int
+	// Interval is the gossip round period.
+	Interval time.Duration
+	// RepairInterval is how often a digest repair runs with one random peer.
+	RepairInterval time.Duration
+	// AckTimeout: a delta unacknowledged this long is presumed lost, and
+	// the peer may be sent deltas again.
+	AckTimeout time.Duration
+	// RepairTimeout: a repair session silent this long is abandoned.
+	RepairTimeout time.Duration
+}
+
+// DefaultSyncConfig returns the LAN defaults.
+func DefaultSyncConfig() SyncConfig {
+	return SyncConfig{
+		Fanout:         3,
+		Interval:       50 * time.Millisecond,
+		RepairInterval: 5 * time.Second,
+		AckTimeout:     2 * time.Second,
+		RepairTimeout:  10 * time.Second,
+	}
+}
+
+// Validate checks the configuration.
+func (c SyncConfig) Validate() error {
+	switch {
+	case c.Fanout < 1:
+		return fmt.Errorf("sync fanout %d: must be at least 1", c.Fanout)
+	case c.Interval <= 0, c.RepairInterval <= 0, c.AckTimeout <= 0, c.RepairTimeout <= 0:
+		return errors.New("sync intervals and timeouts must be positive")
+	}
+	return nil
+}
+
+// Envelope is a message to send to a peer.
+type Envelope struct {
+	To  crdt.ReplicaID
+	Msg crdt.Message
+}
+
+// SyncStats counts what a session did.
+type SyncStats struct {
+	DeltasSent     uint64
+	RepairsStarted uint64
+	RepairsDone    uint64
+	AcksLost       uint64
+	Rejected       uint64
+}
+
+// Sync is the anti-entropy session core of one member: a pure state
+// machine. Inputs are the live peer set (SetPeers), local changes
+// (Notify), received messages (Receive) and time (Tick); outputs are the
+// envelopes to send. It never touches a socket or the wall clock; the
+// gossip node drives it over QUIC and the simulator on a virtual clock.
+//
+// Each round it pushes unacknowledged deltas to Fanout random live peers,
+// at most one delta in flight per peer: a slow peer is sent nothing more
+// until it acknowledges or AckTimeout passes, which bounds memory and
+// bandwidth spent on it (its deltas stay in the replica's buffer, or are
+// recovered by digest repair once pruned). Every RepairInterval it opens
+// a digest repair with one random peer, and at once with a peer whose
+// buffered deltas were pruned (crdt.ErrNeedRepair).
+type Sync struct {
+	cfg   SyncConfig
+	r     Replica
+	rng   *rand.Rand
+	peers []crdt.ReplicaID
+
+	inflight   map[crdt.ReplicaID]flight
+	repairing  map[crdt.ReplicaID]time.Time
+	nextRound  time.Time
+	nextRepair time.Time
+	started    bool
+	stats      SyncStats
+}
+
+type flight struct {
+	seq  uint64
+	sent time.Time
+}
+
+// NewSync returns the session core for r; seed fixes its peer choices.
+func NewSync(cfg SyncConfig, r Replica, seed uint64) (*Sync, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Sync{
+		cfg:       cfg,
+		r:         r,
+		rng:       rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		inflight:  map[crdt.ReplicaID]flight{},
+		repairing: map[crdt.ReplicaID]time.Time{},
+	}, nil
+}
+
+// Stats returns the counters.
+func (s *Sync) Stats() SyncStats { return s.stats }
+
+// Peers returns the live peers (sorted).
+func (s *Sync) Peers() []crdt.ReplicaID { return slices.Clone(s.peers) }
+
+// SetPeers sets the live peers (self is ignored). State about departed
+// peers is dropped.
+func (s *Sync) SetPeers(live []crdt.ReplicaID) {
+	self := s.r.ID()
+	s.peers = s.peers[:0]
+	for _, p := range live {
+		if p != self && !slices.Contains(s.peers, p) {
+			s.peers = append(s.peers, p)
+		}
+	}
+	slices.Sort(s.peers)
+	for p := range s.inflight {
+		if !s.live(p) {
+			delete(s.inflight, p)
+		}
+	}
+	for p := range s.repairing {
+		if !s.live(p) {
+			delete(s.repairing, p)
+		}
+	}
+}
+
+func (s *Sync) live(p crdt.ReplicaID) bool {
+	_, ok := slices.BinarySearch(s.peers, p)
+	return ok
+}
+
+// Notify says the replica changed (a local write, or a remote one to pass
+// on): the next Tick runs a gossip round at once.
+func (s *Sync) Notify(now time.Time) {
+	if s.nextRound.After(now) {
+		s.nextRound = now
+	}
+}
+
+// NextTick returns when Tick next has work.
+func (s *Sync) NextTick() time.Time {
+	if !s.started {
+		return time.Time{}
+	}
+	if s.nextRepair.Before(s.nextRound) {
+		return s.nextRepair
+	}
+	return s.nextRound
+}
+
+// Tick advances time: it runs a gossip round and a repair when due, and
+// returns what to send.
+func (s *Sync) Tick(now time.Time) ([]Envelope, error) {
+	if !s.started {
+		s.started = true
+		s.nextRound = now
+		// Stagger first repairs so members started together do not all
+		// repair at once.
+		s.nextRepair = now.Add(time.Duration(s.rng.Int64N(int64(s.cfg.RepairInterval))) + 1)
+	}
+	var out []Envelope
+	for p, f := range s.inflight {
+		if now.Sub(f.sent) >= s.cfg.AckTimeout {
+			delete(s.inflight, p)
+			s.stats.AcksLost++
+		}
+	}
+	for p, at := range s.repairing {
+		if now.Sub(at) >= s.cfg.RepairTimeout {
+			delete(s.repairing, p)
+		}
+	}
+	if !now.Before(s.nextRound) {
+		s.nextRound = now.Add(s.cfg.Interval)
+		env, err := s.round(now)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, env...)
+	}
+	if !now.Before(s.nextRepair) {
+		s.nextRepair = now.Add(s.cfg.RepairInterval)
+		if p, ok := s.pick(func(p crdt.ReplicaID) bool { _, busy := s.repairing[p]; return !busy }); ok {
+			env, err := s.repair(now, p)
+			if err != nil {
+				return out, err
+			}
+			out = append(out, env)
+		}
+	}
+	return out, nil
+}
+
+// round pushes deltas to up to Fanout random peers that have something
+// to receive and nothing in flight.
+func (s *Sync) round(now time.Time) ([]Envelope, error) {
+	order := slices.Clone(s.peers)
+	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+	var out []Envelope
+	for _, p := range order {
+		if len(out) >= s.cfg.Fanout {
+			break
+		}
+		if _, busy := s.inflight[p]; busy {
+			continue
+		}
+		m, err := s.r.DeltaFor(p)
+		switch {
+		case errors.Is(err, crdt.ErrNeedRepair):
+			if _, busy := s.repairing[p]; !busy {
+				env, err := s.repair(now, p)
+				if err != nil {
+					return out, err
+				}
+				out = append(out, env)
+			}
+			continue
+		case err != nil:
+			return out, fmt.Errorf("delta for %s: %w", p, err)
+		case m == nil:
+			continue
+		}
+		s.inflight[p] = flight{seq: m.Seq, sent: now}
+		s.stats.DeltasSent++
+		out = append(out, Envelope{To: p, Msg: m})
+	}
+	return out, nil
+}
+
+func (s *Sync) repair(now time.Time, p crdt.ReplicaID) (Envelope, error) {
+	d, err := s.r.StartRepair(p)
+	if err != nil {
+		return Envelope{}, fmt.Errorf("repair with %s: %w", p, err)
+	}
+	s.repairing[p] = now
+	s.stats.RepairsStarted++
+	return Envelope{To: p, Msg: d}, nil
+}
+
+// pick returns a random live peer satisfying ok.
+func (s *Sync) pick(ok func(crdt.ReplicaID) bool) (crdt.ReplicaID, bool) {
+	var cands []crdt.ReplicaID
+	for _, p := range s.peers {
+		if ok(p) {
+			cands = append(cands, p)
+		}
+	}
+	if len(cands) == 0 {
+		return "", false
+	}
+	return cands[s.rng.IntN(len(cands))], true
+}
+
+// Receive handles a message from an authenticated peer (m.Sender() must
+// be the peer the caller authenticated) and returns what to send back.
+// An invalid message is counted and returned as an error; the replica is
+// unchanged by it.
+func (s *Sync) Receive(now time.Time, m crdt.Message) ([]Envelope, error) {
+	from := m.Sender()
+	reply, err := s.r.Step(m)
+	if err != nil {
+		s.stats.Rejected++
+		return nil, err
+	}
+	switch t := m.(type) {
+	case *crdt.AckMsg:
+		if f, ok := s.inflight[from]; ok && t.Seq >= f.seq {
+			delete(s.inflight, from)
+		}
+	case *crdt.DeltaMsg:
+		// What came in may need passing on.
+		s.Notify(now)
+	case *crdt.KeysMsg:
+		if t.InSync {
+			s.finishRepair(from)
+		}
+	case *crdt.RepairMsg:
+		s.Notify(now)
+		if t.Final {
+			s.finishRepair(from)
+			if t.Partial && s.live(from) {
+				// The responder hit the message cap: continue at once.
+				env, err := s.repair(now, from)
+				if err != nil {
+					return nil, err
+				}
+				return append(s.replyTo(from, reply), env), nil
+			}
+		}
+	}
+	return s.replyTo(from, reply), nil
+}
+
+func (s *Sync) finishRepair(p crdt.ReplicaID) {
+	if _, ok := s.repairing[p]; ok {
+		delete(s.repairing, p)
+		s.stats.RepairsDone++
+	}
+}
+
+func (s *Sync) replyTo(p crdt.ReplicaID, reply crdt.Message) []Envelope {
+	if reply == nil {
+		return nil
+	}
+	return []Envelope{{To: p, Msg: reply}}
+}

@@ -1,0 +1,68 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/lattice-federation/lattice/crdt"
+)
+
+// ErrBadFrame marks input from a peer that is malformed or over a limit.
+// The frame is dropped and counted; the connection survives (a peer that
+// keeps sending them is still an admitted member, merely a buggy one).
+var ErrBadFrame = errors.New("bad frame")
+
+// An anti-entropy frame is one QUIC unidirectional stream: a two-byte
+// header (magic, version) and one crdt message (crdt.EncodeMessage). The
+// stream's end delimits it, so no length prefix can lie.
+const (
+	frameMagic   = 0x4c // 'L'
+	frameVersion = 1
+	frameHeader  = 2
+)
+
+// EncodeFrame encodes m as a frame.
+func EncodeFrame(m crdt.Message) ([]byte, error) {
+	body, err := crdt.EncodeMessage(m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 0, frameHeader+len(body))
+	out = append(out, frameMagic, frameVersion)
+	return append(out, body...), nil
+}
+
+// DecodeFrame decodes one frame, within lim.
+func DecodeFrame(b []byte, lim crdt.Limits) (crdt.Message, error) {
+	if len(b) < frameHeader {
+		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrBadFrame, len(b))
+	}
+	if b[0] != frameMagic {
+		return nil, fmt.Errorf("%w: bad magic %#x", ErrBadFrame, b[0])
+	}
+	if b[1] != frameVersion {
+		return nil, fmt.Errorf("%w: version %d not supported (want %d)", ErrBadFrame, b[1], frameVersion)
+	}
+	if len(b)-frameHeader > lim.MaxMessageBytes {
+		return nil, fmt.Errorf("%w: message of %d bytes, max %d", ErrBadFrame, len(b)-frameHeader, lim.MaxMessageBytes)
+	}
+	m, err := crdt.DecodeMessage(b[frameHeader:], lim)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
+	}
+	return m, nil
+}
+
+// readAllLimited reads r to its end, refusing more than limit bytes
+// without reading them all.
+func readAllLimited(r io.Reader, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBadFrame, limit)
+	}
+	return b, nil
+}

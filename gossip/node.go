@@ -1,0 +1,735 @@
+package gossip
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"log/slog"
+	"maps"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/identity"
+)
+
+// Profile names a set of timing defaults.
+type Profile string
+
+// Profiles: LAN (memberlist's DefaultLANConfig, fast gossip) and WAN
+// (DefaultWANConfig, slower gossip, higher timeouts).
+const (
+	ProfileLAN Profile = "lan"
+	ProfileWAN Profile = "wan"
+)
+
+// Config configures a Node.
+type Config struct {
+	Store     *crdt.Store
+	Identity  *identity.Identity
+	Admission *identity.Admission
+	// Listen is the UDP address for QUIC (host:port). Advertise, if set, is
+	// the address peers reach this member at (default: Listen, which must
+	// then name a specific IP).
+	Listen    string
+	Advertise string
+	// Join lists addresses of members to join at start.
+	Join    []string
+	Profile Profile
+	Sync    SyncConfig
+	// RejoinInterval is how often members known from the store but absent
+	// from the membership view are joined again.
+	RejoinInterval time.Duration
+	// GCInterval is how often causally stable tombstones are collected.
+	GCInterval time.Duration
+	// AdmissionInterval is how often live connections are re-checked
+	// against admission (revocations, expiry).
+	AdmissionInterval time.Duration
+	// Memberlist overrides memberlist's timing (nil: from Profile). Name,
+	// transport, delegates and addresses are set by the node.
+	Memberlist *memberlist.Config
+	Limits     crdt.Limits
+	// Seed fixes anti-entropy's random peer choices (0: random).
+	Seed     uint64
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// DefaultConfig returns the LAN profile's configuration; the caller sets
+// Store, Identity, Admission and Listen.
+func DefaultConfig() Config {
+	return Config{
+		Profile:           ProfileLAN,
+		Sync:              DefaultSyncConfig(),
+		RejoinInterval:    5 * time.Second,
+		GCInterval:        30 * time.Second,
+		AdmissionInterval: 10 * time.Second,
+		Limits:            crdt.DefaultLimits(),
+	}
+}
+
+// WANConfig returns the WAN profile's configuration.
+func WANConfig() Config {
+	c := DefaultConfig()
+	c.Profile = ProfileWAN
+	c.Sync.Interval = 200 * time.Millisecond
+	c.Sync.RepairInterval = 30 * time.Second
+	c.Sync.AckTimeout = 5 * time.Second
+	c.Sync.RepairTimeout = 30 * time.Second
+	c.RejoinInterval = 30 * time.Second
+	return c
+}
+
+// ProfileConfig returns the configuration of a named profile.
+func ProfileConfig(p Profile) (Config, error) {
+	switch p {
+	case ProfileLAN, "":
+		return DefaultConfig(), nil
+	case ProfileWAN:
+		return WANConfig(), nil
+	}
+	return Config{}, fmt.Errorf("unknown profile %q (want lan or wan)", p)
+}
+
+func (c Config) memberlistConfig() *memberlist.Config {
+	if c.Memberlist != nil {
+		mc := *c.Memberlist
+		return &mc
+	}
+	if c.Profile == ProfileWAN {
+		return memberlist.DefaultWANConfig()
+	}
+	return memberlist.DefaultLANConfig()
+}
+
+// PeerGroup, PeerKind: the store objects by which members publish their
+// gossip addresses, so that any member can rejoin any other after a
+// partition however long (memberlist alone forgets dead members).
+const (
+	PeerGroup = "gossip.lattice.dev"
+	PeerKind  = "Peer"
+)
+
+// PeerRecord is the spec of a Peer object.
+type PeerRecord struct {
+	DID     string `json:"did"`
+	Address string `json:"address"`
+}
+
+type peerObject struct {
+	APIVersion string     `json:"apiVersion"`
+	Kind       string     `json:"kind"`
+	Metadata   peerMeta   `json:"metadata"`
+	Spec       PeerRecord `json:"spec"`
+}
+
+type peerMeta struct {
+	Name string `json:"name"`
+}
+
+// inbound is a verified frame from a peer.
+type inbound struct {
+	msg  crdt.Message
+	size int
+}
+
+// Node is one member's gossip: QUIC transport, memberlist membership and
+// anti-entropy, driving the member's store.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *Metrics
+	self    crdt.ReplicaID
+	t       *Transport
+	mlt     *MemberlistTransport
+	ml      *memberlist.Memberlist
+	sync    *Sync
+
+	inbox   chan inbound
+	changed chan struct{} // membership changed (coalesced)
+	dirty   chan struct{} // store changed (coalesced)
+	sends   chan struct{} // bounds concurrent sends
+
+	mu        sync.Mutex
+	addrs     map[crdt.ReplicaID]string // live peers' addresses
+	view      map[crdt.ReplicaID]string // membership view (self included): address
+	bindings  map[crdt.ReplicaID]string // replica ID → DID, first seen
+	rejoining bool
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start starts the node: it listens, joins cfg.Join and gossips until
+// Close.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Store == nil || cfg.Identity == nil || cfg.Admission == nil {
+		return nil, errors.New("gossip: store, identity and admission are required")
+	}
+	if err := cfg.Sync.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.RejoinInterval <= 0 || cfg.GCInterval <= 0 || cfg.AdmissionInterval <= 0 {
+		return nil, errors.New("gossip: rejoin, GC and admission intervals must be positive")
+	}
+	if cfg.Limits.MaxMessageBytes == 0 {
+		cfg.Limits = crdt.DefaultLimits()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	n := &Node{
+		cfg:      cfg,
+		log:      log,
+		metrics:  NewMetrics(reg),
+		self:     cfg.Store.ID(),
+		inbox:    make(chan inbound, 1024),
+		changed:  make(chan struct{}, 1),
+		dirty:    make(chan struct{}, 1),
+		sends:    make(chan struct{}, 128),
+		addrs:    map[crdt.ReplicaID]string{},
+		view:     map[crdt.ReplicaID]string{},
+		bindings: map[crdt.ReplicaID]string{},
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = uint64(time.Now().UnixNano())
+	}
+	var err error
+	n.sync, err = NewSync(cfg.Sync, StoreReplica{Store: cfg.Store, Ctx: n.ctx}, seed)
+	if err != nil {
+		return nil, err
+	}
+	did := cfg.Identity.DID()
+	n.t, err = NewTransport(TransportConfig{
+		Identity:     cfg.Identity,
+		Replica:      n.self,
+		Authorizer:   cfg.Admission,
+		Presentation: func() [][]byte { return cfg.Admission.Presentation(did) },
+		Listen:       cfg.Listen,
+		KeepAlive:    5 * time.Second,
+		IdleTimeout:  30 * time.Second,
+		Logger:       log,
+		Metrics:      n.metrics,
+	}, map[string]ConnHandler{
+		ALPNMembership: func(pc *PeerConn) { n.mlt.serve(pc) },
+		ALPNSync:       n.serveSync,
+	})
+	if err != nil {
+		return nil, err
+	}
+	advertise := n.t.Addr()
+	if cfg.Advertise != "" {
+		advertise, err = net.ResolveUDPAddr("udp", cfg.Advertise)
+		if err != nil {
+			n.t.Close()
+			return nil, fmt.Errorf("advertise address %q: %w", cfg.Advertise, err)
+		}
+	}
+	if advertise.IP == nil || advertise.IP.IsUnspecified() {
+		n.t.Close()
+		return nil, fmt.Errorf("listening on %s: give an advertise address other members can reach", n.t.Addr())
+	}
+	n.mlt = newMemberlistTransport(log, n.metrics, advertise)
+	n.mlt.t = n.t
+	n.t.Start()
+
+	mc := cfg.memberlistConfig()
+	mc.Name = string(n.self)
+	mc.Transport = n.mlt
+	mc.AdvertiseAddr = advertise.IP.String()
+	mc.AdvertisePort = advertise.Port
+	mc.Delegate = &delegate{meta: []byte(did)}
+	mc.Events = &events{n: n}
+	mc.Logger = stdlog.New(slogWriter{log}, "", 0)
+	mc.LogOutput = nil
+	n.ml, err = memberlist.Create(mc)
+	if err != nil {
+		n.t.Close()
+		return nil, fmt.Errorf("start membership: %w", err)
+	}
+	if err := n.publishSelf(advertise.String()); err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.wg.Add(3)
+	go n.loop()
+	go n.watchStore()
+	go n.housekeeping()
+	if len(cfg.Join) > 0 {
+		if _, err := n.ml.Join(cfg.Join); err != nil {
+			// Not fatal: the rejoin loop keeps trying the join list.
+			log.Warn("initial join failed; retrying in the background", "join", cfg.Join, "err", err)
+		}
+	}
+	n.signalChanged()
+	return n, nil
+}
+
+// Addr returns the QUIC address the node listens on.
+func (n *Node) Addr() *net.UDPAddr { return n.t.Addr() }
+
+// ID returns the member's replica ID.
+func (n *Node) ID() crdt.ReplicaID { return n.self }
+
+// Metrics returns the node's metrics.
+func (n *Node) Metrics() *Metrics { return n.metrics }
+
+// Members returns the replica IDs in the membership view (alive or
+// suspect), self included, sorted.
+func (n *Node) Members() []crdt.ReplicaID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Sorted(maps.Keys(n.view))
+}
+
+// Close leaves the membership gracefully and stops everything.
+func (n *Node) Close() error {
+	if n.ml != nil {
+		_ = n.ml.Leave(time.Second)
+		_ = n.ml.Shutdown()
+	}
+	n.cancel()
+	err := n.t.Close()
+	n.wg.Wait()
+	return err
+}
+
+// publishSelf writes this member's Peer record if it changed.
+func (n *Node) publishSelf(addr string) error {
+	key, err := crdt.MakeKey(PeerGroup, PeerKind, "", string(n.self))
+	if err != nil {
+		return err
+	}
+	rec := PeerRecord{DID: n.cfg.Identity.DID(), Address: addr}
+	if o, err := n.cfg.Store.Get(key); err == nil {
+		var have peerObject
+		if json.Unmarshal(o.Value, &have) == nil && have.Spec == rec {
+			return nil
+		}
+	}
+	b, err := json.Marshal(peerObject{APIVersion: PeerGroup + "/v1alpha1", Kind: PeerKind, Metadata: peerMeta{Name: string(n.self)}, Spec: rec})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	if _, err := n.cfg.Store.Put(ctx, key, b, crdt.PutOptions{}); err != nil {
+		return fmt.Errorf("publish peer record: %w", err)
+	}
+	return nil
+}
+
+// knownPeers returns the Peer records in the store, by replica ID.
+func (n *Node) knownPeers() map[crdt.ReplicaID]PeerRecord {
+	objs, _, err := n.cfg.Store.List(PeerGroup + "/" + PeerKind + "/")
+	if err != nil {
+		return nil
+	}
+	out := make(map[crdt.ReplicaID]PeerRecord, len(objs))
+	for _, o := range objs {
+		var p peerObject
+		if err := json.Unmarshal(o.Value, &p); err != nil || p.Spec.Address == "" {
+			continue
+		}
+		_, _, _, name := o.Key.Parts()
+		out[crdt.ReplicaID(name)] = p.Spec
+	}
+	return out
+}
+
+func (n *Node) signalChanged() {
+	select {
+	case n.changed <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the single goroutine driving the anti-entropy core.
+func (n *Node) loop() {
+	defer n.wg.Done()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-timer.C:
+		case in := <-n.inbox:
+			n.receive(in)
+		case <-n.changed:
+			n.refreshPeers()
+		case <-n.dirty:
+			n.sync.Notify(time.Now())
+		}
+		out, err := n.sync.Tick(time.Now())
+		if err != nil && n.ctx.Err() == nil {
+			n.log.Warn("anti-entropy round failed", "err", err)
+		}
+		n.send(out)
+		wait := time.Until(n.sync.NextTick())
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(max(wait, time.Millisecond))
+	}
+}
+
+func (n *Node) receive(in inbound) {
+	now := time.Now()
+	if d, ok := in.msg.(*crdt.DeltaMsg); ok {
+		var newest crdt.Timestamp
+		for _, kd := range d.Docs {
+			if kd.Doc != nil {
+				newest = max(newest, kd.Doc.Newest().Time)
+			}
+		}
+		if newest != 0 {
+			n.metrics.ConvergenceLag.Observe(max(0, now.Sub(newest.Time()).Seconds()))
+		}
+	}
+	out, err := n.sync.Receive(now, in.msg)
+	if err != nil {
+		if n.ctx.Err() == nil {
+			n.metrics.rejected("invalid")
+			n.log.Warn("message from peer rejected", "peer", in.msg.Sender(), "type", in.msg.Type(), "err", err)
+		}
+		return
+	}
+	n.metrics.MessagesReceived.WithLabelValues(in.msg.Type().String()).Inc()
+	n.send(out)
+}
+
+// refreshPeers rebuilds the live peer set from the membership view.
+func (n *Node) refreshPeers() {
+	var live []crdt.ReplicaID
+	n.mu.Lock()
+	addrs := maps.Clone(n.view)
+	delete(addrs, n.self)
+	n.addrs = addrs
+	n.mu.Unlock()
+	live = slices.Sorted(maps.Keys(addrs))
+	if slices.Equal(live, n.sync.Peers()) {
+		return
+	}
+	n.log.Info("live peers changed", "peers", len(live))
+	n.metrics.Peers.Set(float64(len(live)))
+	n.sync.SetPeers(live)
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	if err := n.cfg.Store.SetPeers(ctx, live); err != nil && n.ctx.Err() == nil {
+		n.log.Warn("store peer update failed", "err", err)
+	}
+}
+
+// send ships envelopes, each on its own goroutine (bounded: beyond the
+// bound an envelope is dropped; anti-entropy resends on its schedule).
+func (n *Node) send(out []Envelope) {
+	for _, e := range out {
+		n.mu.Lock()
+		addr, ok := n.addrs[e.To]
+		n.mu.Unlock()
+		if !ok {
+			n.metrics.dropped("no-address")
+			continue
+		}
+		select {
+		case n.sends <- struct{}{}:
+		default:
+			n.metrics.dropped("send-queue")
+			continue
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer func() { <-n.sends }()
+			if err := n.sendOne(e, addr); err != nil && n.ctx.Err() == nil {
+				n.metrics.dropped("send")
+				n.log.Debug("anti-entropy send failed", "to", e.To, "type", e.Msg.Type(), "err", err)
+			}
+		}()
+	}
+}
+
+func (n *Node) sendOne(e Envelope, addr string) error {
+	b, err := EncodeFrame(e.Msg)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+	defer cancel()
+	pc, err := n.t.Dial(ctx, ALPNSync, addr)
+	if err != nil {
+		return err
+	}
+	if pc.Peer.Replica != e.To {
+		return fmt.Errorf("%s answers as %s, not %s", addr, pc.Peer.Replica, e.To)
+	}
+	s, err := pc.OpenUniStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := s.Write(b); err != nil {
+		s.CancelWrite(1)
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	n.metrics.bytesOut(ALPNSync, len(b))
+	n.metrics.MessagesSent.WithLabelValues(e.Msg.Type().String()).Inc()
+	if e.Msg.Type() == crdt.MsgDigest {
+		n.metrics.Repairs.Inc()
+	}
+	return nil
+}
+
+// serveSync reads anti-entropy frames from one connection.
+func (n *Node) serveSync(pc *PeerConn) {
+	if !n.bind(pc.Peer) {
+		n.metrics.rejected("impersonation")
+		n.log.Warn("peer claims a replica ID bound to another DID; closing", "replica", pc.Peer.Replica, "did", pc.Peer.DID)
+		_ = pc.CloseWithError(codeRevoked, "replica ID bound to another DID")
+		return
+	}
+	limit := n.cfg.Limits.MaxMessageBytes + frameHeader
+	for {
+		s, err := pc.AcceptUniStream(pc.Context())
+		if err != nil {
+			return
+		}
+		go func() {
+			_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+			b, err := readAllLimited(s, limit)
+			if err != nil {
+				s.CancelRead(1)
+				n.metrics.rejected("oversized")
+				n.log.Warn("frame from peer dropped", "peer", pc.Peer.Replica, "err", err)
+				return
+			}
+			n.metrics.bytesIn(ALPNSync, len(b))
+			m, err := DecodeFrame(b, n.cfg.Limits)
+			if err != nil {
+				n.metrics.rejected("malformed")
+				n.log.Warn("frame from peer dropped", "peer", pc.Peer.Replica, "err", err)
+				return
+			}
+			if m.Sender() != pc.Peer.Replica {
+				n.metrics.rejected("misattributed")
+				n.log.Warn("frame names another sender; dropped", "peer", pc.Peer.Replica, "sender", m.Sender())
+				return
+			}
+			select {
+			case n.inbox <- inbound{msg: m, size: len(b)}:
+			case <-n.ctx.Done():
+			default:
+				n.metrics.dropped("inbox")
+			}
+		}()
+	}
+}
+
+// bind records which DID owns a replica ID; the first admitted DID to
+// claim an ID keeps it, and its own ID is always this member's.
+func (n *Node) bind(p Peer) bool {
+	if p.Replica == n.self {
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if have, ok := n.bindings[p.Replica]; ok {
+		return have == p.DID
+	}
+	n.bindings[p.Replica] = p.DID
+	return true
+}
+
+// watchStore wakes anti-entropy on every change to the store.
+func (n *Node) watchStore() {
+	defer n.wg.Done()
+	for n.ctx.Err() == nil {
+		w, err := n.cfg.Store.Watch(n.ctx, "", n.cfg.Store.ResourceVersion())
+		if err != nil {
+			n.log.Warn("store watch failed", "err", err)
+			select {
+			case <-n.ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for range w.Events() {
+			select {
+			case n.dirty <- struct{}{}:
+			default:
+			}
+		}
+		w.Stop()
+	}
+}
+
+// housekeeping runs the slow periodic duties: rejoin, GC, admission.
+func (n *Node) housekeeping() {
+	defer n.wg.Done()
+	rejoin := time.NewTicker(n.cfg.RejoinInterval)
+	gc := time.NewTicker(n.cfg.GCInterval)
+	adm := time.NewTicker(n.cfg.AdmissionInterval)
+	defer rejoin.Stop()
+	defer gc.Stop()
+	defer adm.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-rejoin.C:
+			n.rejoin()
+		case <-gc.C:
+			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+			if k, err := n.cfg.Store.CollectGarbage(ctx); err != nil && n.ctx.Err() == nil {
+				n.log.Warn("tombstone collection failed", "err", err)
+			} else if k > 0 {
+				n.log.Debug("tombstones collected", "keys", k)
+			}
+			cancel()
+		case <-adm.C:
+			n.RecheckAdmission()
+		}
+	}
+}
+
+// rejoin joins every member known from the store (and the join list)
+// that the membership view lacks: after a partition longer than the
+// failure detector's patience memberlist forgets the other side, so this
+// is what heals it.
+func (n *Node) rejoin() {
+	present := map[string]bool{}
+	for _, id := range n.Members() {
+		present[string(id)] = true
+	}
+	var addrs []string
+	known := n.knownPeers()
+	ids := slices.Sorted(func(yield func(crdt.ReplicaID) bool) {
+		for id := range known {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	for _, id := range ids {
+		if id != n.self && !present[string(id)] {
+			addrs = append(addrs, known[id].Address)
+		}
+	}
+	if len(present) <= 1 {
+		addrs = append(addrs, n.cfg.Join...)
+	}
+	if len(addrs) == 0 {
+		return
+	}
+	n.mu.Lock()
+	if n.rejoining {
+		n.mu.Unlock()
+		return
+	}
+	n.rejoining = true
+	n.mu.Unlock()
+	n.metrics.Rejoins.Inc()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer func() {
+			n.mu.Lock()
+			n.rejoining = false
+			n.mu.Unlock()
+		}()
+		k, err := n.ml.Join(addrs)
+		if k > 0 {
+			n.log.Info("rejoined members", "contacted", k, "tried", len(addrs))
+		} else if err != nil && n.ctx.Err() == nil {
+			n.log.Debug("rejoin failed", "tried", addrs, "err", err)
+		}
+	}()
+}
+
+// RecheckAdmission closes connections of peers no longer admitted
+// (revoked, expired). Their handshakes are refused from then on.
+func (n *Node) RecheckAdmission() {
+	for _, pc := range n.t.Conns() {
+		if err := n.cfg.Admission.IsMember(pc.Peer.DID); err != nil {
+			n.log.Warn("closing connection of a peer no longer admitted", "peer", pc.Peer.Replica, "did", pc.Peer.DID, "err", err)
+			_ = pc.CloseWithError(codeRevoked, "no longer admitted")
+		}
+	}
+}
+
+// delegate gives memberlist this member's metadata (its DID).
+type delegate struct{ meta []byte }
+
+func (d *delegate) NodeMeta(limit int) []byte {
+	if len(d.meta) > limit {
+		return nil
+	}
+	return d.meta
+}
+func (d *delegate) NotifyMsg([]byte)                           {}
+func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *delegate) LocalState(join bool) []byte                { return nil }
+func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
+
+// events keeps the node's membership view and triggers a refresh of the
+// live peer set. memberlist calls them under its state lock, so copying the
+// node's fields here is safe (reading Members() later is not: memberlist
+// updates those nodes in place).
+type events struct{ n *Node }
+
+func (e *events) NotifyJoin(m *memberlist.Node)   { e.set(m, true) }
+func (e *events) NotifyUpdate(m *memberlist.Node) { e.set(m, true) }
+func (e *events) NotifyLeave(m *memberlist.Node)  { e.set(m, false) }
+
+func (e *events) set(m *memberlist.Node, alive bool) {
+	id := crdt.ReplicaID(m.Name)
+	e.n.mu.Lock()
+	if alive {
+		e.n.view[id] = net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
+	} else {
+		delete(e.n.view, id)
+	}
+	e.n.mu.Unlock()
+	e.n.signalChanged()
+}
+
+// slogWriter routes memberlist's log lines to slog at debug level (its
+// "[WARN]" lines at warn).
+type slogWriter struct{ log *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	level := slog.LevelDebug
+	if strings.Contains(msg, "[WARN]") || strings.Contains(msg, "[ERR]") {
+		level = slog.LevelWarn
+	}
+	w.log.Log(context.Background(), level, "memberlist: "+msg)
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}
