@@ -1,0 +1,229 @@
+package gossip
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lattice-federation/lattice/crdt"
+)
+
+// fakeClock is a physical clock the test advances.
+type fakeClock struct{ now time.Time }
+
+func (c *fakeClock) Now() time.Time { return c.now }
+
+// memNet runs Sync cores over in-memory replicas on a fake clock, with a
+// message queue that can drop or hold messages: deterministic, no sleeps.
+type memNet struct {
+	t     *testing.T
+	clock *fakeClock
+	reps  map[crdt.ReplicaID]*crdt.Replica
+	syncs map[crdt.ReplicaID]*Sync
+	ids   []crdt.ReplicaID
+	queue []Envelope
+	// cut reports whether a message from → to is lost.
+	cut  func(from, to crdt.ReplicaID) bool
+	sent int
+}
+
+func newMemNet(t *testing.T, n int, cfg SyncConfig) *memNet {
+	clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	net := &memNet{t: t, clock: clock, reps: map[crdt.ReplicaID]*crdt.Replica{}, syncs: map[crdt.ReplicaID]*Sync{}}
+	for i := range n {
+		id := crdt.ReplicaID(fmt.Sprintf("r%02d", i))
+		net.ids = append(net.ids, id)
+		r, err := crdt.NewReplica(crdt.DefaultReplicaConfig(id, crdt.NewClock(clock, 0)))
+		require.NoError(t, err)
+		net.reps[id] = r
+		s, err := NewSync(cfg, MemoryReplica{r}, uint64(i+1))
+		require.NoError(t, err)
+		net.syncs[id] = s
+	}
+	for _, id := range net.ids {
+		net.reps[id].SetPeers(net.ids)
+		net.syncs[id].SetPeers(net.ids)
+	}
+	return net
+}
+
+func (n *memNet) put(id crdt.ReplicaID, key string, v int) {
+	_, err := n.reps[id].Put(crdt.Key(key), []byte(fmt.Sprintf(`{"kind":"T","metadata":{"name":"x"},"v":%d}`, v)), crdt.PutOptions{})
+	require.NoError(n.t, err)
+	n.syncs[id].Notify(n.clock.now)
+}
+
+// step advances the clock by d, ticks every core and delivers every
+// message (and the replies they cause) until the queue is empty.
+func (n *memNet) step(d time.Duration) {
+	n.clock.now = n.clock.now.Add(d)
+	for _, id := range n.ids {
+		out, err := n.syncs[id].Tick(n.clock.now)
+		require.NoError(n.t, err)
+		n.enqueue(id, out)
+	}
+	for len(n.queue) > 0 {
+		e := n.queue[0]
+		n.queue = n.queue[1:]
+		out, err := n.syncs[e.To].Receive(n.clock.now, e.Msg)
+		require.NoError(n.t, err)
+		n.enqueue(e.To, out)
+	}
+}
+
+func (n *memNet) enqueue(from crdt.ReplicaID, out []Envelope) {
+	for _, e := range out {
+		n.sent++
+		if n.cut != nil && n.cut(from, e.To) {
+			continue
+		}
+		n.queue = append(n.queue, e)
+	}
+}
+
+func (n *memNet) converged() bool {
+	first := n.reps[n.ids[0]]
+	for _, id := range n.ids[1:] {
+		r := n.reps[id]
+		if !slices.Equal(first.Keys(), r.Keys()) {
+			return false
+		}
+		for _, k := range first.Keys() {
+			a, _, _ := first.Get(k)
+			b, _, _ := r.Get(k)
+			if string(a.JSON()) != string(b.JSON()) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (n *memNet) runUntilConverged(max int, d time.Duration) int {
+	for i := range max {
+		n.step(d)
+		if n.converged() {
+			return i + 1
+		}
+	}
+	n.t.Fatalf("not converged after %d steps", max)
+	return 0
+}
+
+func TestSyncConvergesOverLossyNetwork(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	for _, loss := range []float64{0, 0.2, 0.5} {
+		t.Run(fmt.Sprintf("loss=%.0f%%", loss*100), func(t *testing.T) {
+			net := newMemNet(t, 12, cfg)
+			rng := rand.New(rand.NewPCG(3, 4))
+			net.cut = func(_, _ crdt.ReplicaID) bool { return rng.Float64() < loss }
+			for i := range 200 {
+				net.put(net.ids[rng.IntN(len(net.ids))], fmt.Sprintf("g/T/ns/k%d", rng.IntN(40)), i)
+				if i%10 == 0 {
+					net.step(10 * time.Millisecond)
+				}
+			}
+			net.runUntilConverged(2000, cfg.Interval)
+		})
+	}
+}
+
+func TestSyncHealsPartitionByRepair(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	net := newMemNet(t, 6, cfg)
+	side := func(id crdt.ReplicaID) int { return slices.Index(net.ids, id) / 3 }
+	net.cut = func(from, to crdt.ReplicaID) bool { return side(from) != side(to) }
+	for i := range 60 {
+		net.put(net.ids[i%6], fmt.Sprintf("g/T/ns/k%d", i%20), i)
+		net.step(cfg.Interval)
+	}
+	require.False(t, net.converged())
+	// The partition outlasts the buffer: each side stops buffering for the
+	// other (the failure detector removed it), so healing needs repair.
+	for _, id := range net.ids {
+		var same []crdt.ReplicaID
+		for _, p := range net.ids {
+			if side(p) == side(id) {
+				same = append(same, p)
+			}
+		}
+		net.reps[id].SetPeers(same)
+		net.syncs[id].SetPeers(same)
+	}
+	for range 20 {
+		net.step(cfg.Interval)
+	}
+	net.cut = nil
+	for _, id := range net.ids {
+		net.reps[id].SetPeers(net.ids)
+		net.syncs[id].SetPeers(net.ids)
+	}
+	steps := net.runUntilConverged(2000, cfg.Interval)
+	var repairs uint64
+	for _, s := range net.syncs {
+		repairs += s.Stats().RepairsStarted
+	}
+	require.Positive(t, repairs)
+	t.Logf("healed in %d rounds, %d repairs", steps, repairs)
+}
+
+// A peer that never acknowledges gets at most one delta in flight per
+// AckTimeout, however much is written.
+func TestSyncBackpressureOnSilentPeer(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	cfg.RepairInterval = time.Hour
+	net := newMemNet(t, 2, cfg)
+	a, b := net.ids[0], net.ids[1]
+	toB := 0
+	net.cut = func(_, to crdt.ReplicaID) bool {
+		if to == b {
+			toB++
+		}
+		return to == b
+	}
+	for i := range 100 {
+		net.put(a, fmt.Sprintf("g/T/ns/k%d", i), i)
+		net.step(cfg.Interval)
+	}
+	// 100 rounds of 50 ms = 5 s, AckTimeout 2 s: at most 3 sends.
+	require.LessOrEqual(t, toB, 3)
+	require.GreaterOrEqual(t, toB, 2)
+	net.cut = nil
+	net.runUntilConverged(200, cfg.Interval)
+}
+
+func TestSyncIsDeterministic(t *testing.T) {
+	run := func() (int, int) {
+		net := newMemNet(t, 8, DefaultSyncConfig())
+		for i := range 50 {
+			net.put(net.ids[i%8], fmt.Sprintf("g/T/ns/k%d", i%13), i)
+		}
+		steps := net.runUntilConverged(500, 50*time.Millisecond)
+		return steps, net.sent
+	}
+	s1, m1 := run()
+	s2, m2 := run()
+	require.Equal(t, s1, s2)
+	require.Equal(t, m1, m2)
+}
+
+func TestSyncConfigValidate(t *testing.T) {
+	for _, mut := range []func(*SyncConfig){
+		func(c *SyncConfig) { c.Fanout = 0 },
+		func(c *SyncConfig) { c.Interval = 0 },
+		func(c *SyncConfig) { c.RepairInterval = -1 },
+		func(c *SyncConfig) { c.AckTimeout = 0 },
+		func(c *SyncConfig) { c.RepairTimeout = 0 },
+	} {
+		c := DefaultSyncConfig()
+		mut(&c)
+		require.Error(t, c.Validate())
+		_, err := NewSync(c, nil, 1)
+		require.Error(t, err)
+	}
+	require.NoError(t, DefaultSyncConfig().Validate())
+}
