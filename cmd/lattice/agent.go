@@ -1,44 +1,172 @@
 package main
 
 import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/gossip"
+	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/internal/member"
 )
 
+// agentFlags are lattice agent's flags.
+type agentFlags struct {
+	dir, id, listen, advertise, credential, metrics, profile, logLevel string
+	join                                                               []string
+}
+
 func newAgentCmd() *cobra.Command {
-	var dir, id string
+	var f agentFlags
 	cmd := &cobra.Command{
-		Use:   "agent --data-dir DIR [--id ID]",
+		Use:   "agent --data-dir DIR [--listen HOST:PORT] [--join HOST:PORT,...] [--credential FILE]",
 		Short: "Run one member",
 		Long: `Run one Lattice member on data directory DIR until interrupted (Ctrl-C or
-SIGTERM), then stop it cleanly.
+SIGTERM), then stop it cleanly (it leaves the membership gracefully).
 
 DIR is created if needed (mode 0700) and holds:
-  DIR/id          the member's replica ID
-  DIR/store/      its replicated store
-  DIR/admin.sock  the local admin socket, while it runs
+  DIR/id               the member's replica ID
+  DIR/identity/key     its did:key identity ('lattice did create')
+  DIR/federation.json  the federation it belongs to
+  DIR/membership.json  its membership credential (not for the founder)
+  DIR/store/           its replicated store
+  DIR/admin.sock       the local admin socket, while it runs
 
-A new DIR takes --id as the member's ID, or a generated member-XXXXXXXX; an
-existing DIR keeps its ID (--id, if given, must match it).
+With --listen the member gossips over QUIC (UDP) on HOST:PORT with the
+members of its federation: peers authenticate with their did:key keys and
+must hold a membership credential chaining to the founder. --join names
+members to contact at start; afterwards the member rejoins any member it
+knows from the replicated store by itself, however long a partition lasted.
+An invited member passes the credential 'lattice invite' wrote with
+--credential FILE on its first start (it is installed into DIR).
 
-The member does not gossip yet: it serves its store to 'lattice store dump'
-and 'lattice apply' through the admin socket.`,
-		Example: `  lattice agent --data-dir /var/lib/lattice --id edge-1`,
-		Args:    cobra.NoArgs,
+HOST must be an IP other members can reach (or give --advertise). The
+profile sets failure-detection and gossip timing: lan (memberlist's LAN
+defaults: ~1 s probes, anti-entropy every 50 ms) or wan (~5 s probes,
+every 200 ms).
+
+With --metrics-listen it serves Prometheus metrics on /metrics and a health
+check on /healthz.
+
+Without --listen the member does not gossip: it serves its store to
+'lattice store dump' and 'lattice apply' through the admin socket.`,
+		Example: `  lattice federation init --name acme --data-dir /var/lib/lattice
+  lattice agent --data-dir /var/lib/lattice --listen 10.0.0.1:7946 --metrics-listen 127.0.0.1:9100
+
+  lattice agent --data-dir /var/lib/lattice --listen 10.0.0.2:7946 \
+      --join 10.0.0.1:7946 --credential member-2.json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if dir == "" {
-				return usageErrorf(cmd, "--data-dir must not be empty")
+			cfg, err := f.config(cmd)
+			if err != nil {
+				return err
 			}
-			if id != "" {
-				if err := crdt.ValidateReplicaID(crdt.ReplicaID(id)); err != nil {
-					return usageErrorf(cmd, "--id: %v", err)
-				}
-			}
-			return runMember(cmd, dir, crdt.ReplicaID(id))
+			return runMemberConfig(cmd, cfg, f.logLevel)
 		},
 	}
-	addDataDirFlag(cmd, &dir, "data directory of the member (required)")
-	cmd.Flags().StringVar(&id, "id", "", "member ID for a new data directory (default: generated)")
+	addDataDirFlag(cmd, &f.dir, "data directory of the member (required)")
+	fl := cmd.Flags()
+	fl.StringVar(&f.id, "id", "", "member ID for a new data directory (default: generated)")
+	fl.StringVar(&f.listen, "listen", "", "gossip over QUIC on this UDP address (HOST:PORT)")
+	fl.StringVar(&f.advertise, "advertise", "", "address other members reach this one at (default: --listen)")
+	fl.StringSliceVar(&f.join, "join", nil, "members to join at start (HOST:PORT, comma-separated)")
+	fl.StringVar(&f.credential, "credential", "", "membership credential to install (from 'lattice invite')")
+	fl.StringVar(&f.metrics, "metrics-listen", "", "serve /metrics and /healthz on this TCP address (HOST:PORT)")
+	fl.StringVar(&f.profile, "profile", "lan", "timing profile: lan or wan")
+	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
+}
+
+// config checks the flags and builds the member configuration.
+func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
+	cfg := member.Config{Dir: f.dir, ID: crdt.ReplicaID(f.id)}
+	if f.dir == "" {
+		return cfg, usageErrorf(cmd, "--data-dir must not be empty")
+	}
+	if f.id != "" {
+		if err := crdt.ValidateReplicaID(cfg.ID); err != nil {
+			return cfg, usageErrorf(cmd, "--id: %v", err)
+		}
+	}
+	if _, err := parseLogLevel(f.logLevel); err != nil {
+		return cfg, usageErrorf(cmd, "--log-level: %v", err)
+	}
+	if f.listen == "" {
+		for _, fl := range []struct {
+			name string
+			set  bool
+		}{{"--join", len(f.join) > 0}, {"--advertise", f.advertise != ""}, {"--credential", f.credential != ""}} {
+			if fl.set {
+				return cfg, usageErrorf(cmd, "%s needs --listen (the member only gossips with --listen)", fl.name)
+			}
+		}
+	} else {
+		if err := checkHostPort(f.listen, true); err != nil {
+			return cfg, usageErrorf(cmd, "--listen: %v", err)
+		}
+		if f.advertise != "" {
+			if err := checkHostPort(f.advertise, false); err != nil {
+				return cfg, usageErrorf(cmd, "--advertise: %v", err)
+			}
+		}
+		for _, j := range f.join {
+			if err := checkHostPort(j, false); err != nil {
+				return cfg, usageErrorf(cmd, "--join: %v", err)
+			}
+		}
+		if _, err := gossip.ProfileConfig(gossip.Profile(f.profile)); err != nil {
+			return cfg, usageErrorf(cmd, "--profile: %v", err)
+		}
+		cfg.Gossip = &member.GossipConfig{Listen: f.listen, Advertise: f.advertise, Join: f.join, Profile: gossip.Profile(f.profile)}
+	}
+	if f.metrics != "" {
+		if err := checkHostPort(f.metrics, true); err != nil {
+			return cfg, usageErrorf(cmd, "--metrics-listen: %v", err)
+		}
+		cfg.MetricsListen = f.metrics
+	}
+	if f.credential != "" {
+		raw, err := member.ReadLimited(f.credential, identity.MaxCredentialSize)
+		if err != nil {
+			return cfg, fmt.Errorf("--credential: %w", err)
+		}
+		if len(raw) > identity.MaxCredentialSize {
+			return cfg, fmt.Errorf("--credential %s: more than %d bytes; not a membership credential", f.credential, identity.MaxCredentialSize)
+		}
+		cfg.Credential = raw
+	}
+	return cfg, nil
+}
+
+// checkHostPort checks a HOST:PORT flag value; port 0 is allowed only for
+// addresses to listen on.
+func checkHostPort(s string, listen bool) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not HOST:PORT: %v", s, err)
+	}
+	if !listen && host == "" {
+		return fmt.Errorf("%q names no host", s)
+	}
+	if strings.ContainsAny(host, " /") {
+		return fmt.Errorf("%q: invalid host %q", s, host)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (!listen && p == 0) {
+		return fmt.Errorf("%q: invalid port %q", s, port)
+	}
+	return nil
+}
+
+func parseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("%q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
 }

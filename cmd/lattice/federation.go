@@ -1,67 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
-	"github.com/lattice-federation/lattice/internal/fsutil"
+	"github.com/lattice-federation/lattice/internal/member"
 	"github.com/lattice-federation/lattice/ledger"
 )
-
-// federationFile is the name, inside a data directory, of the file naming the
-// federation the member belongs to and its founder.
-const federationFile = "federation.json"
-
-// maxFederationFileSize bounds what readFederation reads.
-const maxFederationFileSize = 4 << 10
-
-// federation is the content of DATA-DIR/federation.json.
-type federation struct {
-	Name    string    `json:"name"`
-	Founder string    `json:"founder"`
-	Created time.Time `json:"created"`
-}
-
-// federationPath returns the path of the federation file of data directory dir.
-func federationPath(dir string) string { return filepath.Join(dir, federationFile) }
-
-// readFederation reads and checks the federation file of data directory dir.
-// A missing file matches fs.ErrNotExist.
-func readFederation(dir string) (*federation, error) {
-	path := federationPath(dir)
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > maxFederationFileSize {
-		return nil, fmt.Errorf("%s: %d bytes, max %d", path, len(raw), maxFederationFileSize)
-	}
-	var f federation
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %v", path, err)
-	}
-	if err := identity.ValidateName(f.Name); err != nil {
-		return nil, fmt.Errorf("%s is damaged: %v", path, err)
-	}
-	if _, _, err := identity.Resolve(f.Founder); err != nil {
-		return nil, fmt.Errorf("%s is damaged: founder: %v", path, err)
-	}
-	if f.Created.IsZero() {
-		return nil, fmt.Errorf("%s is damaged: no creation time", path)
-	}
-	return &f, nil
-}
 
 func newFederationCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -107,7 +58,7 @@ changes nothing; a data directory belongs to one federation only.`,
 			if err := identity.ValidateName(name); err != nil {
 				return usageErrorf(cmd, "invalid --name: %v", err)
 			}
-			f, err := readFederation(dir)
+			f, err := member.ReadFederation(dir)
 			switch {
 			case err == nil:
 				return sameFederation(cmd, dir, name, f)
@@ -129,15 +80,11 @@ changes nothing; a data directory belongs to one federation only.`,
 			if err != nil {
 				return err
 			}
-			f = &federation{Name: name, Founder: id.DID(), Created: time.Now().UTC().Truncate(time.Second)}
-			raw, err := json.Marshal(f)
-			if err != nil {
-				return err
-			}
-			switch err := fsutil.WriteFile(federationPath(dir), append(raw, '\n'), 0o600, true); {
+			f = &member.Federation{Name: name, Founder: id.DID(), Created: time.Now().UTC().Truncate(time.Second)}
+			switch err := member.WriteFederation(dir, f); {
 			case errors.Is(err, fs.ErrExist):
 				// Founded concurrently.
-				f, err := readFederation(dir)
+				f, err := member.ReadFederation(dir)
 				if err != nil {
 					return err
 				}
@@ -161,10 +108,10 @@ changes nothing; a data directory belongs to one federation only.`,
 // sameFederation handles 'federation init --name name' on data directory dir
 // that already belongs to federation f: it succeeds, changing nothing, iff
 // that is the same federation founded by the member of dir.
-func sameFederation(cmd *cobra.Command, dir, name string, f *federation) error {
+func sameFederation(cmd *cobra.Command, dir, name string, f *member.Federation) error {
 	if f.Name != name {
 		return fmt.Errorf("%s already belongs to federation %s (%s); a data directory belongs to one federation only, use another one to found %s",
-			dir, f.Name, federationPath(dir), name)
+			dir, f.Name, member.FederationPath(dir), name)
 	}
 	id, err := loadIdentity(dir)
 	if err != nil {

@@ -4,22 +4,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/internal/member"
 	"github.com/lattice-federation/lattice/internal/fsutil"
 	"github.com/lattice-federation/lattice/ledger"
 )
 
-// membershipFile is the name, inside a data directory, of the member's own
-// membership credential.
-const membershipFile = "membership.json"
 
 func newInviteCmd() *cobra.Command {
 	var (
@@ -81,10 +77,10 @@ FILE is never replaced unless --force is given.`,
 			if did == id.DID() {
 				return usageErrorf(cmd, "invalid --did: %s is this member's own DID; a member cannot invite itself", did)
 			}
-			f, err := readFederation(dir)
+			f, err := member.ReadFederation(dir)
 			if errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("%s belongs to no federation (no %s): found one with 'lattice federation init --name NAME --data-dir %s', or be invited to one",
-					dir, federationPath(dir), shellQuote(dir))
+					dir, member.FederationPath(dir), shellQuote(dir))
 			}
 			if err != nil {
 				return err
@@ -147,12 +143,12 @@ FILE is never replaced unless --force is given.`,
 //
 // This is the member's own view: it does not walk the issuer's chain back to
 // the founder, which peers check (identity.Chain) when the new member joins.
-func mayInvite(dir, did string, f *federation, now time.Time) error {
+func mayInvite(dir, did string, f *member.Federation, now time.Time) error {
 	if did == f.Founder {
 		return nil
 	}
-	path := filepath.Join(dir, membershipFile)
-	raw, err := readLimited(path, identity.MaxCredentialSize)
+	path := member.MembershipPath(dir)
+	raw, err := member.ReadMembership(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%s may not invite: it is not the founder of federation %s (%s) and holds no membership credential (no %s)",
 			did, f.Name, f.Founder, path)
@@ -168,15 +164,4 @@ func mayInvite(dir, did string, f *federation, now time.Time) error {
 		return fmt.Errorf("%s may not invite: its membership credential %s was issued to %s, not to it", did, path, m.Subject)
 	}
 	return nil
-}
-
-// readLimited reads the file at path, or its first max+1 bytes if it is
-// larger, so that the caller's size check refuses it without reading it all.
-func readLimited(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, max+1))
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -50,14 +49,21 @@ the gossip layer.`,
 // runMember runs one member on data directory dir until the command's
 // context is cancelled (SIGINT, SIGTERM).
 func runMember(cmd *cobra.Command, dir string, id crdt.ReplicaID) error {
-	log := newLogger(cmd.ErrOrStderr(), slog.LevelInfo)
-	return member.Run(cmd.Context(), member.Config{
-		Dir:    dir,
-		ID:     id,
-		Logger: log,
-		Ready: func(id crdt.ReplicaID) {
-			q := shellQuote(dir)
-			log.Info(fmt.Sprintf("%s ready: data in %s; try: lattice store dump --data-dir %s", id, dir, q))
-		},
-	})
+	return runMemberConfig(cmd, member.Config{Dir: dir, ID: id}, "info")
+}
+
+// runMemberConfig runs the member cfg describes until the command's context
+// is cancelled (SIGINT, SIGTERM).
+func runMemberConfig(cmd *cobra.Command, cfg member.Config, level string) error {
+	lvl, err := parseLogLevel(level)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cmd.ErrOrStderr(), lvl)
+	cfg.Logger = log
+	cfg.Ready = func(id crdt.ReplicaID) {
+		q := shellQuote(cfg.Dir)
+		log.Info(fmt.Sprintf("%s ready: data in %s; try: lattice store dump --data-dir %s", id, cfg.Dir, q))
+	}
+	return member.Run(cmd.Context(), cfg)
 }

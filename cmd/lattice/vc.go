@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/internal/member"
 )
 
 func newVCCmd() *cobra.Command {
@@ -42,7 +43,7 @@ peers check the whole chain of credentials back to the founder.`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path := args[0]
-			raw, err := readLimited(path, identity.MaxCredentialSize)
+			raw, err := member.ReadLimited(path, identity.MaxCredentialSize)
 			if err != nil {
 				return err
 			}

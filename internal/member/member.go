@@ -27,7 +27,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/gossip"
 	"github.com/lattice-federation/lattice/internal/admin"
 	"github.com/lattice-federation/lattice/internal/fsutil"
 )
@@ -186,6 +190,32 @@ type Config struct {
 	// ShutdownTimeout bounds how long admin requests in flight may finish
 	// after ctx ends (default 10s).
 	ShutdownTimeout time.Duration
+	// Credential, if set, is a membership credential to install first
+	// (InstallCredential): how an invited member joins its federation.
+	Credential []byte
+	// Gossip, if set, makes the member gossip with its federation; the
+	// data directory must then belong to one (federation.json).
+	Gossip *GossipConfig
+	// MetricsListen, if set, serves /metrics and /healthz over HTTP there.
+	MetricsListen string
+	// MetricsReady, if set, is called with the metrics address once it
+	// listens.
+	MetricsReady func(addr string)
+}
+
+// GossipConfig configures a member's gossip.
+type GossipConfig struct {
+	// Listen is the QUIC (UDP) address; Advertise the address peers reach
+	// this member at (default: Listen).
+	Listen    string
+	Advertise string
+	// Join lists members to join at start.
+	Join    []string
+	Profile gossip.Profile
+	// Tune, if set, adjusts the gossip configuration (tests speed it up).
+	Tune func(*gossip.Config)
+	// Ready, if set, is called with the started node.
+	Ready func(n *gossip.Node)
 }
 
 // Run runs one member until ctx ends, then shuts it down cleanly: the
@@ -225,6 +255,24 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			log.Info("store closed")
 		}
 	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var node *gossip.Node
+	if cfg.Gossip != nil || cfg.Credential != nil {
+		stop, n, err := startGossip(ctx, cfg, st, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		node = n
+	}
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(cfg, reg, node, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	srv, err := admin.Listen(cfg.Dir, st, log)
 	if err != nil {
 		return err
