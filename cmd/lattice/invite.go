@@ -11,11 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lattice-federation/lattice/identity"
-	"github.com/lattice-federation/lattice/internal/member"
 	"github.com/lattice-federation/lattice/internal/fsutil"
+	"github.com/lattice-federation/lattice/internal/member"
 	"github.com/lattice-federation/lattice/ledger"
 )
-
 
 func newInviteCmd() *cobra.Command {
 	var (

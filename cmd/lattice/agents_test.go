@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/lattice-federation/lattice/internal/admin"
+)
+
+// agentProc is one 'lattice agent' process of a test federation.
+type agentProc struct {
+	name, dir, addr, metrics string
+	// prefix, if set, wraps the command (e.g. ip netns exec NS).
+	prefix []string
+	cmd    *exec.Cmd
+	exited chan error
+	stderr *lockedBuffer
+}
+
+// federationHarness runs a federation of agent processes: member-1 founds
+// it, every other member is invited by member-1 and joins with its
+// credential.
+type federationHarness struct {
+	t      *testing.T
+	bin    string
+	root   string
+	agents []*agentProc
+	extra  []string // extra agent flags
+}
+
+// freeUDPPort returns a UDP port free on host right now.
+func freeUDPPort(t *testing.T, host string) int {
+	t.Helper()
+	c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// newFederationHarness prepares n members (identities, federation,
+// credentials) without starting them. hosts[i] is member i's IP (nil: all
+// 127.0.0.1); prefixes[i] wraps its commands (nil: none).
+func newFederationHarness(t *testing.T, bin string, n int, hosts []string, prefixes [][]string) *federationHarness {
+	t.Helper()
+	h := &federationHarness{t: t, bin: bin, root: shortDir(t)}
+	for i := range n {
+		host := "127.0.0.1"
+		if hosts != nil {
+			host = hosts[i]
+		}
+		a := &agentProc{name: fmt.Sprintf("member-%d", i+1), dir: filepath.Join(h.root, fmt.Sprintf("m%d", i+1)), metrics: freeTCPAddr(t)}
+		if prefixes != nil {
+			a.prefix = prefixes[i]
+		}
+		port := 7946
+		if prefixes == nil {
+			port = freeUDPPort(t, host)
+		}
+		a.addr = net.JoinHostPort(host, strconv.Itoa(port))
+		h.agents = append(h.agents, a)
+	}
+	_, errOut, code := runBin(t, bin, "", "federation", "init", "--name", "e2e", "--data-dir", h.agents[0].dir)
+	require.Equal(t, 0, code, errOut)
+	for _, a := range h.agents[1:] {
+		out, errOut, code := runBin(t, bin, "", "did", "create", "--data-dir", a.dir)
+		require.Equal(t, 0, code, errOut)
+		did := strings.TrimSpace(out)
+		_, errOut, code = runBin(t, bin, "", "invite", "--data-dir", h.agents[0].dir, "--did", did, "--out", a.dir+".cred")
+		require.Equal(t, 0, code, errOut)
+	}
+	t.Cleanup(h.killAll)
+	return h
+}
+
+// start starts agent i, joining member-1 (and the given others).
+func (h *federationHarness) start(i int) {
+	t := h.t
+	t.Helper()
+	a := h.agents[i]
+	args := []string{"agent", "--data-dir", a.dir, "--listen", a.addr, "--metrics-listen", a.metrics}
+	if i > 0 {
+		args = append(args, "--id", a.name, "--join", h.agents[0].addr)
+		if _, err := os.Stat(a.dir + ".cred"); err == nil {
+			args = append(args, "--credential", a.dir+".cred")
+		}
+	}
+	args = append(args, h.extra...)
+	argv := append(append([]string{}, a.prefix...), h.bin)
+	argv = append(argv, args...)
+	a.cmd = exec.Command(argv[0], argv[1:]...)
+	a.stderr = &lockedBuffer{}
+	a.cmd.Stderr = a.stderr
+	a.cmd.Stdout = a.stderr
+	require.NoError(t, a.cmd.Start())
+	a.exited = make(chan error, 1)
+	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(a.cmd, a.exited)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := admin.Dial(a.dir)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-a.exited:
+			t.Fatalf("%s exited early (%v): %s", a.name, err, a.stderr.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "%s not ready after 30s: %s", a.name, a.stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *federationHarness) startAll() {
+	for i := range h.agents {
+		h.start(i)
+	}
+}
+
+// stop sends SIGTERM to agent i and waits for a clean exit.
+func (h *federationHarness) stop(i int) {
+	t := h.t
+	t.Helper()
+	a := h.agents[i]
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-a.exited:
+		require.NoError(t, err, "%s exit; stderr: %s", a.name, a.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%s still running 30s after SIGTERM", a.name)
+	}
+	a.cmd = nil
+	require.NotContains(t, a.stderr.String(), "level=ERROR", a.name)
+}
+
+func (h *federationHarness) killAll() {
+	for _, a := range h.agents {
+		if a.cmd != nil && a.cmd.ProcessState == nil {
+			_ = a.cmd.Process.Kill()
+			<-a.exited
+		}
+	}
+}
+
+// dump returns agent i's canonical store dump.
+func (h *federationHarness) dump(i int) string {
+	out, errOut, code := runBin(h.t, h.bin, "", "store", "dump", "--canonical", "--data-dir", h.agents[i].dir)
+	require.Equal(h.t, 0, code, errOut)
+	return out
+}
+
+// converged reports whether the agents in idx have identical dumps.
+func (h *federationHarness) converged(idx []int) bool {
+	first := h.dump(idx[0])
+	for _, i := range idx[1:] {
+		if h.dump(i) != first {
+			return false
+		}
+	}
+	return true
+}
+
+func (h *federationHarness) waitConverged(idx []int, timeout time.Duration) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool { return h.converged(idx) }, timeout, 300*time.Millisecond,
+		"members %v did not converge", idx)
+}
+
+var membersInView = regexp.MustCompile(`ok: (\d+) members in view`)
+
+// viewSize returns how many members agent i's membership view holds, by
+// its /healthz (through its namespace prefix, if any).
+func (h *federationHarness) viewSize(i int) int {
+	a := h.agents[i]
+	argv := append(append([]string{}, a.prefix...), "curl", "-s", "--max-time", "2", "http://"+a.metrics+"/healthz")
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return -1
+	}
+	m := membersInView.FindSubmatch(out)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+// apply writes one object through agent i.
+func (h *federationHarness) apply(i int, name string, n int) {
+	h.t.Helper()
+	obj := fmt.Sprintf(`{"apiVersion":"test.lattice.dev/v1","kind":"Thing","metadata":{"name":%q},"spec":{"n":%d,"by":%q}}`, name, n, h.agents[i].name)
+	_, errOut, code := runBin(h.t, h.bin, obj, "apply", "-f", "-", "--data-dir", h.agents[i].dir)
+	require.Equal(h.t, 0, code, errOut)
+}
+
+func indices(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestAgentsConverge runs ten 'lattice agent' processes gossiping over
+// real QUIC on loopback; writes on random members reach every member, and
+// every 'lattice store dump --canonical' becomes identical.
+func TestAgentsConverge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs ten agent processes")
+	}
+	bin := buildLattice(t)
+	h := newFederationHarness(t, bin, 10, nil, nil)
+	h.startAll()
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 30 {
+		h.apply(rng.IntN(10), fmt.Sprintf("thing-%d", rng.IntN(12)), i)
+	}
+	h.waitConverged(indices(0, 10), 60*time.Second)
+	dump := h.dump(0)
+	require.Equal(t, 10, strings.Count(dump, `"kind":"Peer"`), "every member's peer record")
+	require.GreaterOrEqual(t, strings.Count(dump, `"kind":"Thing"`), 8)
+	for i := range 10 {
+		require.Equal(t, 10, h.viewSize(i), "member %d sees all ten", i+1)
+	}
+	var buf bytes.Buffer
+	for i := range 10 {
+		h.stop(i)
+		buf.WriteString(h.agents[i].stderr.String())
+	}
+	require.NotContains(t, buf.String(), "rejected", "no frame between honest members was rejected")
+}
