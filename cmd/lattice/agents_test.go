@@ -2,13 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,23 +187,19 @@ func (h *federationHarness) waitConverged(idx []int, timeout time.Duration) {
 		"members %v did not converge", idx)
 }
 
-var membersInView = regexp.MustCompile(`ok: (\d+) members in view`)
-
-// viewSize returns how many members agent i's membership view holds, by
-// its /healthz (through its namespace prefix, if any).
+// viewSize returns how many members agent i's membership view holds, from
+// its admin socket (a unix socket: reachable across network namespaces).
 func (h *federationHarness) viewSize(i int) int {
-	a := h.agents[i]
-	argv := append(append([]string{}, a.prefix...), "curl", "-s", "--max-time", "2", "http://"+a.metrics+"/healthz")
-	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	c, err := admin.Dial(h.agents[i].dir)
 	if err != nil {
 		return -1
 	}
-	m := membersInView.FindSubmatch(out)
-	if m == nil {
+	defer c.Close()
+	st, err := c.Status(context.Background())
+	if err != nil {
 		return -1
 	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return len(st.Members)
 }
 
 // apply writes one object through agent i.

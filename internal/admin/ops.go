@@ -37,6 +37,9 @@ type Status struct {
 	ID              string `json:"id"`
 	ResourceVersion uint64 `json:"resourceVersion"`
 	Objects         int    `json:"objects"`
+	// Members is the gossip membership view (self included), when the
+	// member gossips.
+	Members []string `json:"members,omitempty"`
 }
 
 // DumpLine is one line of a dump. ResourceVersion is nil in canonical

@@ -75,7 +75,7 @@ type Server struct {
 // socket file left behind by a member that died is removed; one that a
 // process still answers on is an error, as is a non-socket file in its
 // place.
-func Listen(dir string, st *crdt.Store, log *slog.Logger) (*Server, error) {
+func Listen(dir string, st *crdt.Store, log *slog.Logger, opts ...Option) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -102,7 +102,7 @@ func Listen(dir string, st *crdt.Store, log *slog.Logger) (*Server, error) {
 		ln:   ln,
 		log:  log,
 		srv: &http.Server{
-			Handler:           NewHandler(st, log),
+			Handler:           NewHandler(st, log, opts...),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       time.Minute,
 			IdleTimeout:       time.Minute,
@@ -162,16 +162,28 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 type handler struct {
-	st  *crdt.Store
-	log *slog.Logger
+	st      *crdt.Store
+	log     *slog.Logger
+	members func() []string
 }
 
+// Option adds to the admin API what a running member knows beyond its
+// store.
+type Option func(*handler)
+
+// WithMembers makes status report the gossip membership view.
+func WithMembers(fn func() []string) Option { return func(h *handler) { h.members = fn } }
+
 // NewHandler returns the admin API for st (see the package doc).
-func NewHandler(st *crdt.Store, log *slog.Logger) http.Handler {
+func NewHandler(st *crdt.Store, log *slog.Logger, opts ...Option) http.Handler {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &handler{st: st, log: log}
+	h := &handler{st: st, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -208,6 +220,9 @@ func (h *handler) status(w http.ResponseWriter) {
 	if err != nil {
 		h.storeError(w, err)
 		return
+	}
+	if h.members != nil {
+		st.Members = h.members()
 	}
 	writeJSON(w, http.StatusOK, st)
 }

@@ -273,7 +273,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		defer stop()
 	}
-	srv, err := admin.Listen(cfg.Dir, st, log)
+	var opts []admin.Option
+	if node != nil {
+		opts = append(opts, admin.WithMembers(func() []string {
+			var out []string
+			for _, m := range node.Members() {
+				out = append(out, string(m))
+			}
+			return out
+		}))
+	}
+	srv, err := admin.Listen(cfg.Dir, st, log, opts...)
 	if err != nil {
 		return err
 	}
