@@ -543,12 +543,16 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		upTo   = ack
 		any    bool
 	)
+	// What the peer reported having (its acks carry its version vector)
+	// need not be sent again: with many members most deltas reach a peer
+	// from someone else first.
+	has := r.reports[peer].vv
 	for _, e := range r.buf[start:] {
 		if size > 0 && size+e.size > r.cfg.MaxDeltaBytes {
 			break
 		}
 		upTo = e.Last
-		if e.From == peer {
+		if e.From == peer || coversAll(has, e.Dots) {
 			continue
 		}
 		any = true
@@ -569,7 +573,8 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		}
 	}
 	if !any {
-		// Everything unacknowledged came from the peer: it has it.
+		// Everything unacknowledged came from the peer or is covered by
+		// its report: it has it.
 		if upTo > r.acks[peer] {
 			r.acks[peer] = upTo
 		}
@@ -581,6 +586,19 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 	}
 	sortDocs(m.Docs)
 	return m, nil
+}
+
+// coversAll reports whether vv covers every dot of a non-empty list.
+func coversAll(vv VersionVector, dots []Dot) bool {
+	if len(dots) == 0 || vv == nil {
+		return false
+	}
+	for _, d := range dots {
+		if !vv.Covers(d) {
+			return false
+		}
+	}
+	return true
 }
 
 // Ack returns an acknowledgement of seq carrying this replica's report.

@@ -573,3 +573,33 @@ func replicaPropSeeds(def uint64) uint64 {
 	}
 	return def
 }
+
+// A peer whose report (carried by its acks) already covers buffered
+// deltas is not sent them again: with many members most deltas reach a
+// peer from someone else first.
+func TestDeltaForSkipsWhatPeerReported(t *testing.T) {
+	r, err := NewReplica(DefaultReplicaConfig("a", NewClock(nil, 0)))
+	require.NoError(t, err)
+	r.SetPeers([]ReplicaID{"b", "c"})
+	_, err = r.Put("g/K/ns/one", []byte(`{"kind":"K","v":1}`), PutOptions{})
+	require.NoError(t, err)
+	_, err = r.Put("g/K/ns/two", []byte(`{"kind":"K","v":2}`), PutOptions{})
+	require.NoError(t, err)
+
+	// b reports having a's first write (it came through c).
+	r.HandleAck(&AckMsg{From: "b", VV: VersionVector{"a": 1}})
+	m, err := r.DeltaFor("b")
+	require.NoError(t, err)
+	require.NotNil(t, m)
+	require.Len(t, m.Docs, 1, "only the write b lacks")
+	require.Equal(t, Key("g/K/ns/two"), m.Docs[0].Key)
+
+	// Once b reports both, nothing is sent and b counts as caught up.
+	r.HandleAck(&AckMsg{From: "b", VV: VersionVector{"a": 2}})
+	m, err = r.DeltaFor("b")
+	require.NoError(t, err)
+	require.Nil(t, m)
+	m, err = r.DeltaFor("c")
+	require.NoError(t, err)
+	require.Len(t, m.Docs, 2, "c reported nothing")
+}
