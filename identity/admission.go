@@ -170,3 +170,7 @@ func (a *Admission) Presentation(did string) [][]byte {
 	}
 	return out
 }
+
+// ValidCredentialID reports whether id has the form of a credential ID this
+// package issues (urn:uuid:…).
+func ValidCredentialID(id string) bool { return validCredentialID(id) }

@@ -39,6 +39,7 @@ type federationHarness struct {
 	root   string
 	agents []*agentProc
 	extra  []string // extra agent flags
+	creds  []string // credential ID of each member (none for member-1)
 }
 
 // freeUDPPort returns a UDP port free on host right now.
@@ -63,7 +64,7 @@ func freeTCPAddr(t *testing.T) string {
 // 127.0.0.1); prefixes[i] wraps its commands (nil: none).
 func newFederationHarness(t *testing.T, bin string, n int, hosts []string, prefixes [][]string) *federationHarness {
 	t.Helper()
-	h := &federationHarness{t: t, bin: bin, root: shortDir(t)}
+	h := &federationHarness{t: t, bin: bin, root: shortDir(t), creds: []string{""}}
 	for i := range n {
 		host := "127.0.0.1"
 		if hosts != nil {
@@ -86,8 +87,9 @@ func newFederationHarness(t *testing.T, bin string, n int, hosts []string, prefi
 		out, errOut, code := runBin(t, bin, "", "did", "create", "--data-dir", a.dir)
 		require.Equal(t, 0, code, errOut)
 		did := strings.TrimSpace(out)
-		_, errOut, code = runBin(t, bin, "", "invite", "--data-dir", h.agents[0].dir, "--did", did, "--out", a.dir+".cred")
+		out, errOut, code = runBin(t, bin, "", "invite", "--data-dir", h.agents[0].dir, "--did", did, "--out", a.dir+".cred")
 		require.Equal(t, 0, code, errOut)
+		h.creds = append(h.creds, strings.Fields(out)[1])
 	}
 	t.Cleanup(h.killAll)
 	return h
@@ -245,4 +247,32 @@ func TestAgentsConverge(t *testing.T) {
 		buf.WriteString(h.agents[i].stderr.String())
 	}
 	require.NotContains(t, buf.String(), "rejected", "no frame between honest members was rejected")
+}
+
+// A credential revoked on a running member reaches every member through
+// the replicated ledger; they cut the revoked member off, and it cannot
+// rejoin.
+func TestAgentsRevocation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs agent processes")
+	}
+	bin := buildLattice(t)
+	h := newFederationHarness(t, bin, 4, nil, nil)
+	h.startAll()
+	h.waitViews(indices(0, 4), 4, 30*time.Second)
+	out, errOut, code := runBin(t, bin, "", "revoke", "--data-dir", h.agents[0].dir, "--credential", h.creds[3])
+	require.Equal(t, 0, code, errOut)
+	require.Equal(t, "revoked "+h.creds[3]+"\n", out)
+	h.waitViews(indices(0, 3), 3, 30*time.Second)
+	h.waitViews([]int{3}, 1, 30*time.Second)
+	// It stays out (its rejoin attempts are refused at the handshake).
+	time.Sleep(3 * time.Second)
+	require.Equal(t, 3, h.viewSize(0))
+	require.Contains(t, h.agents[0].stderr.String(), "membership credential revoked")
+	show, errOut, code := runBin(t, bin, "", "ledger", "show", "--data-dir", h.agents[2].dir)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, show, " revocation ")
+	for i := range 4 {
+		h.stop(i)
+	}
 }

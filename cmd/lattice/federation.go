@@ -43,8 +43,8 @@ The member's identity is created in DIR first if there is none (as with
 (mode 0600): its name, the founder's DID and the time it was founded.
 
 The founder's DID registration (its DID document) is recorded as the first
-entry of its ledger feed in DIR's store, created if DIR has none; the member
-must be stopped.
+entry of its ledger feed in DIR's store, created if DIR has none (through
+the member if one runs on DIR).
 
 NAME is a DNS label: 1 to 63 lower-case letters, digits and '-', starting
 and ending with a letter or digit. Running init again with the same name
@@ -71,11 +71,11 @@ changes nothing; a data directory belongs to one federation only.`,
 			}
 			// The founding is recorded in the member's ledger: open (or
 			// create) its store before writing anything.
-			st, err := openFeedStore(cmd, dir, id.DID())
+			feed, err := openFeed(cmd, dir, id)
 			if err != nil {
 				return err
 			}
-			defer closeStore(st, &err)
+			defer feed.close(&err)
 			doc, err := json.Marshal(id.Document())
 			if err != nil {
 				return err
@@ -92,7 +92,7 @@ changes nothing; a data directory belongs to one federation only.`,
 			case err != nil:
 				return err
 			}
-			if err := appendEntry(cmd.Context(), st, id, ledger.TypeDIDRegistration, doc, time.Now()); err != nil {
+			if err := feed.record(cmd.Context(), ledger.TypeDIDRegistration, doc, time.Now()); err != nil {
 				return fmt.Errorf("record the founder's DID registration in the ledger: %w", err)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "federation %s founded by %s\n", f.Name, f.Founder)

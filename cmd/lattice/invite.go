@@ -36,7 +36,7 @@ DID. The credential is signed with the key in DIR/identity/key; it is not
 secret, but whoever holds it can show that DID was admitted.
 
 The credential is recorded as an entry of the issuer's ledger feed in DIR's
-store (see 'lattice ledger show'); the member must be stopped.
+store (see 'lattice ledger show'), through the member if it runs.
 
 FILE is never replaced unless --force is given.`,
 		Example: `  lattice invite --data-dir .lattice/member-1 --did did:key:z6Mk... --out member-2.json
@@ -91,11 +91,11 @@ FILE is never replaced unless --force is given.`,
 
 			// The credential is recorded in the member's ledger: open (or
 			// create) its store before issuing.
-			st, err := openFeedStore(cmd, dir, id.DID())
+			feed, err := openFeed(cmd, dir, id)
 			if err != nil {
 				return err
 			}
-			defer closeStore(st, &err)
+			defer feed.close(&err)
 
 			raw, err := identity.IssueMembershipWithFounder(id, f.Name, f.Founder, did, roles, validFor, now)
 			if err != nil {
@@ -117,7 +117,7 @@ FILE is never replaced unless --force is given.`,
 			if err != nil {
 				return err
 			}
-			if err := appendEntry(cmd.Context(), st, id, ledger.TypeCredential, payload, now); err != nil {
+			if err := feed.record(cmd.Context(), ledger.TypeCredential, payload, now); err != nil {
 				return fmt.Errorf("record credential %s in the ledger: %w", m.ID, err)
 			}
 			w := cmd.OutOrStdout()

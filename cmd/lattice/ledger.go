@@ -170,26 +170,54 @@ func showLedger(cmd *cobra.Command, objs []admin.DumpLine) error {
 	return nil
 }
 
-// checkNoMember fails if a member runs on data directory dir: ledger
-// entries cannot be written through its admin socket yet.
-func checkNoMember(dir string) error {
+// feedRecorder appends entries to the feed of a data directory's member:
+// through its admin socket when it runs (the member is its feed's single
+// writer), else straight into its store.
+type feedRecorder struct {
+	c      *admin.Client
+	st     *crdt.Store
+	signer identity.Signer
+}
+
+// openFeed opens the feed of data directory dir, whose identity is signer.
+// A stopped member's store is created if there is none (member.Init, with
+// the DID as replica ID for a new directory).
+func openFeed(cmd *cobra.Command, dir string, signer identity.Signer) (*feedRecorder, error) {
 	c, err := admin.Dial(dir)
 	if err == nil {
-		c.Close()
-		return fmt.Errorf("a member is running on %s; stop the member first (recording ledger entries through a running member is not supported yet)", dir)
+		return &feedRecorder{c: c, signer: signer}, nil
 	}
 	if !errors.Is(err, admin.ErrNoMember) {
+		return nil, err
+	}
+	st, err := openFeedStore(cmd, dir, signer.DID())
+	if err != nil {
+		return nil, err
+	}
+	return &feedRecorder{st: st, signer: signer}, nil
+}
+
+func (f *feedRecorder) record(ctx context.Context, typ string, payload []byte, now time.Time) error {
+	if f.c != nil {
+		_, err := f.c.LedgerAppend(ctx, typ, payload)
 		return err
 	}
-	return nil
+	_, err := member.AppendLedger(ctx, f.st, f.signer, typ, payload, now)
+	return err
+}
+
+// close releases the feed; a deferred call, err is the caller's result.
+func (f *feedRecorder) close(err *error) {
+	if f.c != nil {
+		f.c.Close()
+		return
+	}
+	closeStore(f.st, err)
 }
 
 // openFeedStore opens the store of data directory dir for writing, creating
 // it (member.Init, replica ID did for a new directory) if there is none.
 func openFeedStore(cmd *cobra.Command, dir, did string) (*crdt.Store, error) {
-	if err := checkNoMember(dir); err != nil {
-		return nil, err
-	}
 	log := newLogger(cmd.ErrOrStderr(), slog.LevelWarn)
 	err := member.CheckDataDir(dir)
 	if err == nil {
@@ -209,44 +237,4 @@ func openFeedStore(cmd *cobra.Command, dir, did string) (*crdt.Store, error) {
 	cfg := crdt.DefaultStoreConfig(member.StorePath(dir), rid)
 	cfg.Logger = log
 	return crdt.OpenStore(cfg)
-}
-
-// appendEntry continues signer's feed from its last entry in st, appends an
-// entry and creates its object.
-func appendEntry(ctx context.Context, st *crdt.Store, signer identity.Signer, typ string, payload []byte, now time.Time) error {
-	prefix, err := ledger.EntryPrefix(signer.DID())
-	if err != nil {
-		return err
-	}
-	objs, _, err := st.List(prefix)
-	if err != nil {
-		return err
-	}
-	feed := ledger.NewFeed(signer)
-	if len(objs) > 0 {
-		// Keys end in the zero-padded seq: the last one is the head.
-		last, err := ledger.EntryFromObject(objs[len(objs)-1].Value)
-		if err != nil {
-			return fmt.Errorf("last ledger entry %s: %w", objs[len(objs)-1].Key, err)
-		}
-		if feed, err = ledger.RestoreFeed(signer, last); err != nil {
-			return fmt.Errorf("last ledger entry %s: %w", objs[len(objs)-1].Key, err)
-		}
-	}
-	e, err := feed.Append(typ, payload, crdt.MakeTimestamp(now.UnixMilli(), 0))
-	if err != nil {
-		return err
-	}
-	key, err := ledger.EntryKey(e.Author, e.Seq)
-	if err != nil {
-		return err
-	}
-	obj, err := ledger.EntryObject(e)
-	if err != nil {
-		return err
-	}
-	if _, err := st.Create(ctx, key, obj); err != nil {
-		return fmt.Errorf("store ledger entry %s: %w", key, err)
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/internal/admin"
 	"github.com/lattice-federation/lattice/internal/member"
 	"github.com/lattice-federation/lattice/ledger"
 )
@@ -153,11 +154,38 @@ func TestLedgerOnRunningMember(t *testing.T) {
 	require.Equal(t, 0, code, errOut)
 	require.Equal(t, stopped, out)
 
-	// Writing needs the member stopped for now.
+	// Writing goes through the running member, its feed's single writer.
 	_, did := newMember(t, "m2")
 	cred := filepath.Join(t.TempDir(), "c.json")
-	_, errOut, code = runCLI(t, "", "invite", "--data-dir", dir, "--did", did, "--out", cred)
+	out, errOut, code = runCLI(t, "", "invite", "--data-dir", dir, "--did", did, "--out", cred)
+	require.Equal(t, 0, code, errOut)
+	require.FileExists(t, cred)
+	credID := strings.Fields(strings.Split(out, "\n")[0])[1]
+	out, errOut, code = runCLI(t, "", "revoke", "--data-dir", dir, "--credential", credID)
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, "revoked "+credID)
+	out, errOut, code = runCLI(t, "", "ledger", "show", "--data-dir", dir)
+	require.Equal(t, 0, code, errOut)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 3, out)
+	require.Contains(t, lines[1], " credential ")
+	require.Contains(t, lines[2], " revocation ")
+	for _, l := range lines {
+		require.True(t, strings.HasSuffix(l, " ok"), l)
+	}
+
+	// Bad requests are refused with the reason, and nothing is appended.
+	_, errOut, code = runCLI(t, "", "revoke", "--data-dir", dir, "--credential", "not-an-id")
 	require.Equal(t, 1, code)
-	require.Contains(t, errOut, "stop the member first")
-	require.NoFileExists(t, cred)
+	require.Contains(t, errOut, "invalid --credential")
+	c, err := admin.Dial(dir)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.LedgerAppend(context.Background(), "gossip", []byte(`{}`))
+	require.ErrorContains(t, err, "unknown ledger entry type")
+	_, err = c.LedgerAppend(context.Background(), "revocation", []byte(`"`+strings.Repeat("a", 70<<10)+`"`))
+	require.ErrorContains(t, err, "HTTP 400")
+	require.ErrorContains(t, err, "payload of")
+	out2, _, _ := runCLI(t, "", "ledger", "show", "--data-dir", dir)
+	require.Equal(t, out, out2)
 }

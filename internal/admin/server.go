@@ -165,6 +165,7 @@ type handler struct {
 	st      *crdt.Store
 	log     *slog.Logger
 	members func() []string
+	ledger  LedgerAppender
 }
 
 // Option adds to the admin API what a running member knows beyond its
@@ -201,8 +202,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if allow(w, r, http.MethodPost) {
 			h.apply(w, r)
 		}
+	case "/v1/ledger/append":
+		if allow(w, r, http.MethodPost) {
+			h.ledgerAppend(w, r)
+		}
 	default:
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (have /v1/status, /v1/dump, /v1/apply)", r.URL.Path))
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no such endpoint %s (have /v1/status, /v1/dump, /v1/apply, /v1/ledger/append)", r.URL.Path))
 	}
 }
 

@@ -22,13 +22,13 @@ import (
 // startGossip installs cfg.Credential if given, builds the member's
 // admission view, starts following the ledger and, if cfg.Gossip is set,
 // starts the gossip node. stop undoes it all.
-func startGossip(ctx context.Context, cfg Config, st *crdt.Store, reg prometheus.Registerer, log *slog.Logger) (stop func(), node *gossip.Node, err error) {
-	id, err := identity.Load(cfg.Dir)
-	if errors.Is(err, identity.ErrNoIdentity) {
+func startGossip(ctx context.Context, cfg Config, st *crdt.Store, lw *ledgerWriter, reg prometheus.Registerer, log *slog.Logger) (stop func(), node *gossip.Node, err error) {
+	if lw == nil {
 		return nil, nil, fmt.Errorf("%s has no identity: create one with 'lattice did create --data-dir %s', have it invited ('lattice invite --did DID' on a member) or found a federation ('lattice federation init')", cfg.Dir, cfg.Dir)
 	}
-	if err != nil {
-		return nil, nil, err
+	id, ok := lw.signer.(*identity.Identity)
+	if !ok {
+		return nil, nil, errors.New("gossip needs the member's own identity")
 	}
 	if cfg.Credential != nil {
 		fed, err := InstallCredential(cfg.Dir, id, cfg.Credential, time.Now())
@@ -45,6 +45,9 @@ func startGossip(ctx context.Context, cfg Config, st *crdt.Store, reg prometheus
 		return nil, nil, err
 	}
 	log = log.With("did", id.DID())
+	if err := lw.ensureDIDRegistration(ctx, id.Document()); err != nil {
+		return nil, nil, fmt.Errorf("publish DID registration: %w", err)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	follower := &ledgerFollower{st: st, adm: adm, l: ledger.New(), log: log}
 	done := make(chan struct{})

@@ -32,6 +32,7 @@ import (
 
 	"github.com/lattice-federation/lattice/crdt"
 	"github.com/lattice-federation/lattice/gossip"
+	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/internal/admin"
 	"github.com/lattice-federation/lattice/internal/fsutil"
 )
@@ -257,9 +258,17 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// A member with an identity keeps a ledger feed, written here only.
+	var lw *ledgerWriter
+	switch id, err := identity.Load(cfg.Dir); {
+	case err == nil:
+		lw = &ledgerWriter{st: st, signer: id}
+	case !errors.Is(err, identity.ErrNoIdentity):
+		return err
+	}
 	var node *gossip.Node
 	if cfg.Gossip != nil || cfg.Credential != nil {
-		stop, n, err := startGossip(ctx, cfg, st, reg, log)
+		stop, n, err := startGossip(ctx, cfg, st, lw, reg, log)
 		if err != nil {
 			return err
 		}
@@ -274,6 +283,9 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		defer stop()
 	}
 	var opts []admin.Option
+	if lw != nil {
+		opts = append(opts, admin.WithLedger(lw.appendEntry))
+	}
 	if node != nil {
 		opts = append(opts, admin.WithMembers(func() []string {
 			var out []string
