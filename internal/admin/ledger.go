@@ -93,4 +93,3 @@ func (c *Client) LedgerAppend(ctx context.Context, typ string, payload []byte) (
 	}
 	return res, nil
 }
-
