@@ -12,5 +12,18 @@
 // run the very same code on a virtual clock. It knows nothing of federation
 // semantics.
 //
-// This package is a placeholder; it lands in a later issue.
+// Files: transport.go (QUIC endpoint, pooled connections per ALPN and
+// address), cert.go (did:key certificates carrying the peer claim),
+// memberlist_transport.go (memberlist.Transport over QUIC streams),
+// antientropy.go (the pure Sync core), replica.go (store and in-memory
+// replicas as its Replica), frame.go (anti-entropy frames), node.go (one
+// member's gossip: transport + memberlist + Sync + rejoin + admission
+// re-checks), metrics.go (Prometheus).
+//
+// Trust model: every peer is an admitted member, authenticated by its key;
+// the replica ID it claims in its certificate is bound to its DID on first
+// use, and frames naming another sender are dropped. Deltas relay other
+// members' writes, which are not individually signed: an admitted member is
+// trusted with replicated data (what must be attributable goes through the
+// signed ledger).
 package gossip

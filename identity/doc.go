@@ -73,7 +73,12 @@
 // where it applies, the cause (ErrRevoked, ErrExpired, ErrNotYetValid), with
 // a message that walks the chain to the break.
 //
-// ChainAuthorizer implements PeerAuthorizer over a Chain: the transport
-// passes the public key a peer proved during the TLS handshake and gets the
-// peer's DID and a verdict.
+// Admission implements PeerAuthorizer over a Chain: the transport passes
+// the public key a peer proved during the TLS handshake and the credentials
+// it presented, and gets the peer's DID and a verdict. Presented credentials
+// are verified and learned (a new member is admitted before the ledger entry
+// recording its credential has replicated); they can add members only along
+// valid chains, never remove any. Revocations count when authored by the
+// credential's issuer or the founder; one recorded before the credential is
+// known takes effect once it is.
 package identity
