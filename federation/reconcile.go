@@ -18,9 +18,15 @@ type View struct {
 	Deployments []*FederatedDeployment
 	Members     []*Member
 	// Live are the members in this member's membership view, self included.
-	Live    []string
-	Reports []PlacementReport
-	Local   []WorkloadStatus
+	Live []string
+	// LiveSince is when each member last (re)entered the view (absent:
+	// long ago). Reports are trusted for scaling down only once the member
+	// has been heard from since (see trusted).
+	LiveSince map[string]time.Time
+	// Incarnation is this member's controller incarnation.
+	Incarnation string
+	Reports     []PlacementReport
+	Local       []WorkloadStatus
 }
 
 // Plan is what the controller does next: cluster changes and the reports
@@ -134,6 +140,7 @@ func Reconcile(v View) Plan {
 		}
 		rep := PlacementReport{
 			Member:             v.Self,
+			Incarnation:        v.Incarnation,
 			Deployment:         key,
 			ObservedGeneration: d.Generation,
 			Assigned:           assigned,
@@ -176,7 +183,7 @@ func (v *View) keepForSafety(d *FederatedDeployment, a Assignment) int32 {
 				continue
 			}
 			r, ok := v.report(s.Member, key)
-			if !ok || r.Ready < s.Replicas {
+			if !ok || !v.trusted(r) || r.Ready < s.Replicas {
 				return 1 << 30
 			}
 		}
@@ -187,11 +194,32 @@ func (v *View) keepForSafety(d *FederatedDeployment, a Assignment) int32 {
 		if s.Member == v.Self || !v.live(s.Member) {
 			continue
 		}
-		if r, ok := v.report(s.Member, key); ok {
+		if r, ok := v.report(s.Member, key); ok && v.trusted(r) {
 			readyElsewhere += min(r.Ready, s.Replicas)
 		}
 	}
 	return max(0, a.Total()+a.Unschedulable-readyElsewhere)
+}
+
+// trusted reports whether a member's report may justify scaling down:
+// it comes from the member's current incarnation, and the member has been
+// heard from (heartbeat) since it last entered the view. A report left over
+// from before a restart or a partition may describe replicas that are gone.
+func (v *View) trusted(r PlacementReport) bool {
+	if !v.live(r.Member) {
+		return false
+	}
+	var m *Member
+	for _, x := range v.Members {
+		if x.Name == r.Member {
+			m = x
+		}
+	}
+	if m == nil || m.Status.Incarnation != r.Incarnation {
+		return false
+	}
+	since, ok := v.LiveSince[r.Member]
+	return !ok || !m.Status.LastHeartbeat.Time.Before(since)
 }
 
 func (v *View) ownCapacity(d *FederatedDeployment) int32 {

@@ -68,8 +68,12 @@ type MemberStatus struct {
 	Capacity    corev1.ResourceList `json:"capacity,omitempty"`
 	Allocatable corev1.ResourceList `json:"allocatable,omitempty"`
 	// LastHeartbeat is when the member last refreshed this status.
-	LastHeartbeat metav1.Time        `json:"lastHeartbeat,omitempty"`
-	Conditions    []metav1.Condition `json:"conditions,omitempty"`
+	LastHeartbeat metav1.Time `json:"lastHeartbeat,omitempty"`
+	// Incarnation changes every time the member's controller starts; a
+	// report from an earlier incarnation describes a cluster state that
+	// may be gone.
+	Incarnation string             `json:"incarnation,omitempty"`
+	Conditions  []metav1.Condition `json:"conditions,omitempty"`
 }
 
 // SchedulingType says how replicas spread over the selected members.
@@ -198,6 +202,8 @@ type PlacementStatus struct {
 type PlacementReport struct {
 	Member     string `json:"member"`
 	Deployment string `json:"deployment"` // namespace/name
+	// Incarnation is the member's incarnation that wrote the report.
+	Incarnation string `json:"incarnation"`
 	// ObservedGeneration is the FederatedDeployment generation acted on.
 	ObservedGeneration int64 `json:"observedGeneration"`
 	// Assigned is the member's share by the scheduler; Desired what it
@@ -245,4 +251,3 @@ func memBytes(l corev1.ResourceList) int64 {
 	}
 	return 0
 }
-
