@@ -161,9 +161,10 @@ type Node struct {
 	sends   chan struct{} // bounds concurrent sends
 
 	mu        sync.Mutex
-	addrs     map[crdt.ReplicaID]string // live peers' addresses
-	view      map[crdt.ReplicaID]string // membership view (self included): address
-	bindings  map[crdt.ReplicaID]string // replica ID → DID, first seen
+	addrs     map[crdt.ReplicaID]string    // live peers' addresses
+	view      map[crdt.ReplicaID]string    // membership view (self included): address
+	since     map[crdt.ReplicaID]time.Time // when each member last entered the view
+	bindings  map[crdt.ReplicaID]string    // replica ID → DID, first seen
 	rejoining bool
 
 	ctx    context.Context
@@ -205,6 +206,7 @@ func Start(cfg Config) (*Node, error) {
 		sends:    make(chan struct{}, 128),
 		addrs:    map[crdt.ReplicaID]string{},
 		view:     map[crdt.ReplicaID]string{},
+		since:    map[crdt.ReplicaID]time.Time{},
 		bindings: map[crdt.ReplicaID]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -274,10 +276,16 @@ func Start(cfg Config) (*Node, error) {
 	go n.watchStore()
 	go n.housekeeping()
 	if len(cfg.Join) > 0 {
-		if _, err := n.ml.Join(cfg.Join); err != nil {
-			// Not fatal: the rejoin loop keeps trying the join list.
-			log.Warn("initial join failed; retrying in the background", "join", cfg.Join, "err", err)
-		}
+		// In the background: a join address that is down costs a dial
+		// timeout, and the member must serve meanwhile. Failure is not
+		// fatal: the rejoin loop keeps trying the join list.
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			if k, err := n.ml.Join(cfg.Join); k == 0 && err != nil && n.ctx.Err() == nil {
+				log.Warn("initial join failed; retrying in the background", "join", cfg.Join, "err", err)
+			}
+		}()
 	}
 	n.signalChanged()
 	return n, nil
@@ -298,6 +306,17 @@ func (n *Node) Members() []crdt.ReplicaID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Sorted(maps.Keys(n.view))
+}
+
+// LiveSince returns when each member in the view last entered it.
+func (n *Node) LiveSince() map[crdt.ReplicaID]time.Time {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[crdt.ReplicaID]time.Time, len(n.view))
+	for id := range n.view {
+		out[id] = n.since[id]
+	}
+	return out
 }
 
 // Close leaves the membership gracefully and stops everything.
@@ -710,6 +729,9 @@ func (e *events) set(m *memberlist.Node, alive bool) {
 	id := crdt.ReplicaID(m.Name)
 	e.n.mu.Lock()
 	if alive {
+		if _, ok := e.n.view[id]; !ok {
+			e.n.since[id] = time.Now()
+		}
 		e.n.view[id] = net.JoinHostPort(m.Addr.String(), strconv.Itoa(int(m.Port)))
 	} else {
 		delete(e.n.view, id)
@@ -725,7 +747,12 @@ type slogWriter struct{ log *slog.Logger }
 func (w slogWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimRight(string(p), "\n")
 	level := slog.LevelDebug
-	if strings.Contains(msg, "[WARN]") || strings.Contains(msg, "[ERR]") {
+	switch {
+	case strings.Contains(msg, "Failed fallback") || strings.Contains(msg, "Failed to send") ||
+		strings.Contains(msg, "Failed to receive") || strings.Contains(msg, "Push/Pull with"):
+		// Expected while a member is down: the failure detector's own
+		// business, and very repetitive.
+	case strings.Contains(msg, "[WARN]") || strings.Contains(msg, "[ERR]"):
 		level = slog.LevelWarn
 	}
 	w.log.Log(context.Background(), level, "memberlist: "+msg)

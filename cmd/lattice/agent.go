@@ -9,7 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/federation"
 	"github.com/lattice-federation/lattice/gossip"
 	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/internal/member"
@@ -19,6 +23,9 @@ import (
 type agentFlags struct {
 	dir, id, listen, advertise, credential, metrics, profile, logLevel string
 	join                                                               []string
+	cluster                                                            string
+	labels                                                             map[string]string
+	embedded                                                           federation.EmbeddedConfig
 }
 
 func newAgentCmd() *cobra.Command {
@@ -79,6 +86,13 @@ Without --listen the member does not gossip: it serves its store to
 	fl.StringVar(&f.metrics, "metrics-listen", "", "serve /metrics and /healthz on this TCP address (HOST:PORT)")
 	fl.StringVar(&f.profile, "profile", "lan", "timing profile: lan or wan")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process)")
+	fl.StringToStringVar(&f.labels, "labels", nil, "the member's labels, e.g. topology.kubernetes.io/region=eu,tier=edge")
+	f.embedded = federation.DefaultEmbeddedConfig()
+	fl.IntVar(&f.embedded.Nodes, "embedded-nodes", f.embedded.Nodes, "embedded cluster: number of nodes")
+	fl.Var(quantityFlag{&f.embedded.NodeCPU}, "embedded-node-cpu", "embedded cluster: CPUs per node (a Kubernetes quantity)")
+	fl.Var(quantityFlag{&f.embedded.NodeMemory}, "embedded-node-memory", "embedded cluster: memory per node (a Kubernetes quantity)")
+	fl.DurationVar(&f.embedded.StartDelay, "embedded-start-delay", f.embedded.StartDelay, "embedded cluster: time from placing a pod to its being ready")
 	return cmd
 }
 
@@ -123,6 +137,32 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 			return cfg, usageErrorf(cmd, "--profile: %v", err)
 		}
 		cfg.Gossip = &member.GossipConfig{Listen: f.listen, Advertise: f.advertise, Join: f.join, Profile: gossip.Profile(f.profile)}
+	}
+	if f.cluster != "" {
+		if cfg.Gossip == nil {
+			return cfg, usageErrorf(cmd, "--cluster needs --listen (a member runs workloads as part of a federation)")
+		}
+		for k, v := range f.labels {
+			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
+				return cfg, usageErrorf(cmd, "--labels: key %q: %s", k, strings.Join(errs, "; "))
+			}
+			if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+				return cfg, usageErrorf(cmd, "--labels: value %q: %s", v, strings.Join(errs, "; "))
+			}
+		}
+		switch {
+		case f.cluster == "embedded":
+			if err := f.embedded.Validate(); err != nil {
+				return cfg, usageErrorf(cmd, "%v", err)
+			}
+			drv, err := federation.NewEmbedded(f.embedded, nil)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "embedded", Labels: f.labels}
+		default:
+			return cfg, usageErrorf(cmd, "--cluster %q: want embedded", f.cluster)
+		}
 	}
 	if f.metrics != "" {
 		if err := checkHostPort(f.metrics, true); err != nil {
@@ -170,3 +210,27 @@ func parseLogLevel(s string) (slog.Level, error) {
 	}
 	return l, nil
 }
+
+// quantityFlag is a pflag.Value for a Kubernetes quantity.
+type quantityFlag struct{ q *resource.Quantity }
+
+func (f quantityFlag) String() string {
+	if f.q == nil {
+		return ""
+	}
+	return f.q.String()
+}
+
+func (f quantityFlag) Set(s string) error {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a quantity such as 4, 500m or 8Gi", s)
+	}
+	if q.Sign() <= 0 {
+		return fmt.Errorf("%q must be positive", s)
+	}
+	*f.q = q
+	return nil
+}
+
+func (quantityFlag) Type() string { return "quantity" }

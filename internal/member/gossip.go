@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/federation"
 	"github.com/lattice-federation/lattice/gossip"
 	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/ledger"
@@ -127,4 +128,45 @@ func serveMetrics(cfg Config, reg *prometheus.Registry, node *gossip.Node, log *
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// startController runs the federation controller for the member's cluster.
+func startController(ctx context.Context, cfg Config, st *crdt.Store, node *gossip.Node, lw *ledgerWriter, reg prometheus.Registerer, log *slog.Logger) (stop func(), err error) {
+	cc := federation.DefaultControllerConfig()
+	cc.Member = string(st.ID())
+	cc.DID = lw.signer.DID()
+	cc.Labels = cfg.Cluster.Labels
+	cc.ClusterName = cfg.Cluster.Kind
+	cc.Endpoints = []string{"quic://" + node.Addr().String()}
+	cc.Store, cc.Driver = st, cfg.Cluster.Driver
+	cc.Live = func() []string {
+		var out []string
+		for _, m := range node.Members() {
+			out = append(out, string(m))
+		}
+		return out
+	}
+	cc.LiveSince = func() map[string]time.Time {
+		out := map[string]time.Time{}
+		for id, t := range node.LiveSince() {
+			out[string(id)] = t
+		}
+		return out
+	}
+	cc.Logger, cc.Registry = log.With("component", "federation"), reg
+	if cfg.Cluster.Tune != nil {
+		cfg.Cluster.Tune(&cc)
+	}
+	ctl, err := federation.NewController(cc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ctl.Run(ctx)
+	}()
+	log.Info("federation controller running", "cluster", cc.ClusterName, "labels", cc.Labels)
+	return func() { cancel(); <-done }, nil
 }

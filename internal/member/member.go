@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/federation"
 	"github.com/lattice-federation/lattice/gossip"
 	"github.com/lattice-federation/lattice/identity"
 	"github.com/lattice-federation/lattice/internal/admin"
@@ -197,11 +198,25 @@ type Config struct {
 	// Gossip, if set, makes the member gossip with its federation; the
 	// data directory must then belong to one (federation.json).
 	Gossip *GossipConfig
+	// Cluster, if set (and the member gossips), runs the federation
+	// controller on this cluster.
+	Cluster *ClusterConfig
 	// MetricsListen, if set, serves /metrics and /healthz over HTTP there.
 	MetricsListen string
 	// MetricsReady, if set, is called with the metrics address once it
 	// listens.
 	MetricsReady func(addr string)
+}
+
+// ClusterConfig is the member's cluster and how it describes itself.
+type ClusterConfig struct {
+	// Driver runs the workloads; Kind names it ("embedded", "kube").
+	Driver federation.ClusterDriver
+	Kind   string
+	// Labels are the Member's labels (region, zone, provider, …).
+	Labels map[string]string
+	// Tune, if set, adjusts the controller configuration (tests).
+	Tune func(*federation.ControllerConfig)
 }
 
 // GossipConfig configures a member's gossip.
@@ -274,6 +289,16 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		defer stop()
 		node = n
+	}
+	if cfg.Cluster != nil {
+		if node == nil {
+			return errors.New("a member runs workloads only as part of a federation: give it a gossip address (--listen)")
+		}
+		stop, err := startController(ctx, cfg, st, node, lw, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	if cfg.MetricsListen != "" {
 		stop, err := serveMetrics(cfg, reg, node, log)
