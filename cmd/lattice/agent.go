@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,7 +144,8 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 		if cfg.Gossip == nil {
 			return cfg, usageErrorf(cmd, "--cluster needs --listen (a member runs workloads as part of a federation)")
 		}
-		for k, v := range f.labels {
+		for _, k := range slices.Sorted(maps.Keys(f.labels)) {
+			v := f.labels[k]
 			if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 				return cfg, usageErrorf(cmd, "--labels: key %q: %s", k, strings.Join(errs, "; "))
 			}

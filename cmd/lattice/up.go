@@ -108,6 +108,11 @@ func (u *upRun) run(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("find the lattice binary: %w", err)
 	}
+	if strings.HasSuffix(bin, ".test") {
+		// Members are this binary run as 'lattice agent'; a test binary
+		// would run its tests instead.
+		return errors.New("lattice up must run from the lattice binary, not a test binary")
+	}
 	if err := os.MkdirAll(u.dir, 0o700); err != nil {
 		return err
 	}
