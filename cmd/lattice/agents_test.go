@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lattice-federation/lattice/internal/admin"
+	"github.com/lattice-federation/lattice/internal/member"
 )
 
 // agentProc is one 'lattice agent' process of a test federation.
@@ -83,6 +84,10 @@ func newFederationHarness(t *testing.T, bin string, n int, hosts []string, prefi
 	}
 	_, errOut, code := runBin(t, bin, "", "federation", "init", "--name", "e2e", "--data-dir", h.agents[0].dir)
 	require.Equal(t, 0, code, errOut)
+	// The founder's store was created by init, with its DID as replica ID.
+	rid, err := member.ReadID(h.agents[0].dir)
+	require.NoError(t, err)
+	h.agents[0].name = string(rid)
 	for _, a := range h.agents[1:] {
 		out, errOut, code := runBin(t, bin, "", "did", "create", "--data-dir", a.dir)
 		require.Equal(t, 0, code, errOut)
