@@ -25,7 +25,14 @@ BENCH_PKGS ?= ./...
 FUZZTIME  ?= 10s
 FUZZ_PKGS ?= ./...
 
-.PHONY: all build up test bench fuzz lint clean
+# Kubernetes binaries for the kube driver test (and, later, the aggregation
+# test and kubectl): built from the Go module proxy into .cache, once.
+K8S_VERSION  := v1.37.2
+KWOK_VERSION := v0.8.0
+K8S_BIN      := .cache/k8s/$(K8S_VERSION)
+K8S_TOOLS    := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kubectl $(K8S_BIN)/kwok
+
+.PHONY: all build up test bench fuzz lint clean k8s-tools etcd
 
 all: build
 
@@ -36,7 +43,7 @@ build:
 up: build
 	$(BIN)/lattice up $(UP_ARGS)
 
-test:
+test: k8s-tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
@@ -56,6 +63,25 @@ lint:
 		printf 'gofmt: these files are not formatted (run gofmt -w):\n%s\n' "$$out" >&2; exit 1; \
 	fi
 	$(GO) vet ./...
+
+k8s-tools: $(K8S_TOOLS) etcd
+
+$(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kubectl: tools/k8s/go.mod tools/k8s/go.sum
+	@mkdir -p $(K8S_BIN)
+	cd tools/k8s && $(GO) build -trimpath -ldflags '-s -w -X k8s.io/component-base/version.gitVersion=$(K8S_VERSION)' -o $(abspath $@) ./$(notdir $@)
+
+$(K8S_BIN)/kwok:
+	@mkdir -p $(K8S_BIN)
+	GOBIN=$(abspath $(K8S_BIN)) $(GO) install -trimpath -ldflags '-s -w' sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+
+# etcd comes from Debian (etcd-server). Installing needs root; without it
+# the kube driver test is skipped with a message saying so.
+etcd:
+	@if command -v etcd >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing etcd-server from Debian"; \
+		(apt-get install -y -q etcd-server >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q etcd-server >/dev/null)); \
+	else echo "etcd not found and cannot install it (not root or no apt-get): the kube driver test will be skipped"; fi
 
 clean:
 	rm -rf $(BIN) .lattice

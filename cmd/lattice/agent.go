@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -88,7 +89,7 @@ Without --listen the member does not gossip: it serves its store to
 	fl.StringVar(&f.metrics, "metrics-listen", "", "serve /metrics and /healthz on this TCP address (HOST:PORT)")
 	fl.StringVar(&f.profile, "profile", "lan", "timing profile: lan or wan")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process)")
+	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process) or kubeconfig=PATH[,context=NAME] (a real one)")
 	fl.StringToStringVar(&f.labels, "labels", nil, "the member's labels, e.g. topology.kubernetes.io/region=eu,tier=edge")
 	f.embedded = federation.DefaultEmbeddedConfig()
 	fl.IntVar(&f.embedded.Nodes, "embedded-nodes", f.embedded.Nodes, "embedded cluster: number of nodes")
@@ -163,8 +164,25 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 				return cfg, err
 			}
 			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "embedded", Labels: f.labels}
+		case strings.HasPrefix(f.cluster, "kubeconfig="):
+			path := strings.TrimPrefix(f.cluster, "kubeconfig=")
+			kctx := ""
+			if p, c, ok := strings.Cut(path, ",context="); ok {
+				path, kctx = p, c
+			}
+			if path == "" {
+				return cfg, usageErrorf(cmd, "--cluster kubeconfig=PATH: PATH is empty")
+			}
+			if _, err := os.Stat(path); err != nil {
+				return cfg, fmt.Errorf("--cluster: %w", err)
+			}
+			drv, err := federation.NewKube(cmd.Context(), federation.KubeConfig{Kubeconfig: path, Context: kctx, Member: f.id})
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "kube", Labels: f.labels}
 		default:
-			return cfg, usageErrorf(cmd, "--cluster %q: want embedded", f.cluster)
+			return cfg, usageErrorf(cmd, "--cluster %q: want embedded or kubeconfig=PATH[,context=NAME]", f.cluster)
 		}
 	}
 	if f.metrics != "" {

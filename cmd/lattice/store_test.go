@@ -153,7 +153,7 @@ func TestDataDirCommandErrors(t *testing.T) {
 		{"agent: cluster without listen", []string{"agent", "--data-dir", notData, "--cluster", "embedded"},
 			"--cluster needs --listen (a member runs workloads as part of a federation); run 'lattice agent --help' for usage", true},
 		{"agent: bad cluster", []string{"agent", "--data-dir", notData, "--listen", "127.0.0.1:0", "--cluster", "mesos"},
-			`--cluster "mesos": want embedded; run 'lattice agent --help' for usage`, true},
+			`--cluster "mesos": want embedded or kubeconfig=PATH[,context=NAME]; run 'lattice agent --help' for usage`, true},
 		{"agent: bad label", []string{"agent", "--data-dir", notData, "--listen", "127.0.0.1:0", "--cluster", "embedded", "--labels", "a b=c"},
 			`--labels: key "a b": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]'); run 'lattice agent --help' for usage`, true},
 		{"agent: bad quantity", []string{"agent", "--data-dir", notData, "--embedded-node-cpu", "lots"},
