@@ -219,6 +219,9 @@ func (c *Controller) ReconcileOnce(ctx context.Context) error {
 	c.metrics.replicas.WithLabelValues("desired").Set(float64(desired))
 	c.metrics.replicas.WithLabelValues("ready").Set(float64(ready))
 	c.metrics.replicas.WithLabelValues("unschedulable").Set(float64(unsched))
+	// Judge SLOs on this pass's own reports, not the previous ones.
+	v.Reports = slices.DeleteFunc(v.Reports, func(r PlacementReport) bool { return r.Member == c.cfg.Member })
+	v.Reports = append(v.Reports, plan.Reports...)
 	c.watchSLOs(ctx, v, now)
 	return nil
 }

@@ -145,6 +145,7 @@ func Reconcile(v View) Plan {
 			ObservedGeneration: d.Generation,
 			Assigned:           assigned,
 			Desired:            target,
+			Shortfall:          a.Unschedulable,
 			Updated:            metav1.NewTime(v.Now),
 		}
 		if running {
@@ -155,7 +156,7 @@ func Reconcile(v View) Plan {
 		} else {
 			rep.Capacity = v.ownCapacity(d)
 		}
-		if rep.Unschedulable > 0 {
+		if rep.Unschedulable > 0 || rep.Shortfall > 0 {
 			since := metav1.NewTime(v.Now)
 			if prev, ok := v.report(v.Self, key); ok && prev.UnschedulableSince != nil {
 				since = *prev.UnschedulableSince

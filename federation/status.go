@@ -17,12 +17,18 @@ func AggregateStatus(d *FederatedDeployment, reports []PlacementReport, live []s
 	key := DeploymentKey(d)
 	st := FederatedDeploymentStatus{ObservedGeneration: -1}
 	var unschedSince *time.Time
+	var shortfall int32
 	for _, r := range reports {
 		if r.Deployment != key {
 			continue
 		}
 		if _, ok := slices.BinarySearch(live, r.Member); !ok {
 			continue
+		}
+		shortfall = max(shortfall, r.Shortfall)
+		if r.UnschedulableSince != nil && (unschedSince == nil || r.UnschedulableSince.Time.Before(*unschedSince)) {
+			t := r.UnschedulableSince.Time
+			unschedSince = &t
 		}
 		if r.Desired == 0 && r.Ready == 0 && r.Unschedulable == 0 {
 			continue
@@ -34,11 +40,8 @@ func AggregateStatus(d *FederatedDeployment, reports []PlacementReport, live []s
 		if st.ObservedGeneration < 0 || r.ObservedGeneration < st.ObservedGeneration {
 			st.ObservedGeneration = r.ObservedGeneration
 		}
-		if r.UnschedulableSince != nil && (unschedSince == nil || r.UnschedulableSince.Time.Before(*unschedSince)) {
-			t := r.UnschedulableSince.Time
-			unschedSince = &t
-		}
 	}
+	st.UnschedulableReplicas += shortfall
 	if st.ObservedGeneration < 0 {
 		st.ObservedGeneration = 0
 	}

@@ -212,6 +212,10 @@ type PlacementReport struct {
 	Desired       int32 `json:"desired"`
 	Ready         int32 `json:"ready"`
 	Unschedulable int32 `json:"unschedulable"`
+	// Shortfall is what the scheduler, run by this member, could place on
+	// no member (the same federation-wide figure on every member that
+	// agrees on the state; not a count of this member's pods).
+	Shortfall int32 `json:"shortfall,omitempty"`
 	// Capacity is how many replicas of this deployment the member could
 	// run in all (running ones plus what fits in its free resources).
 	Capacity int32 `json:"capacity"`

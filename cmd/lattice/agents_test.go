@@ -40,6 +40,10 @@ type federationHarness struct {
 	root   string
 	agents []*agentProc
 	extra  []string // extra agent flags
+	// deployment is what ownReport looks at (default: default/web).
+	deployment string
+	// perAgent are extra flags of one agent, by index.
+	perAgent map[int][]string
 	creds  []string // credential ID of each member (none for member-1)
 }
 
@@ -113,6 +117,7 @@ func (h *federationHarness) start(i int) {
 		}
 	}
 	args = append(args, h.extra...)
+	args = append(args, h.perAgent[i]...)
 	argv := append(append([]string{}, a.prefix...), h.bin)
 	argv = append(argv, args...)
 	a.cmd = exec.Command(argv[0], argv[1:]...)

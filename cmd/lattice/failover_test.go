@@ -19,7 +19,8 @@ import (
 	"github.com/lattice-federation/lattice/internal/admin"
 )
 
-// ownReport returns member i's own report on default/web from its store
+// ownReport returns member i's own report on h.deployment (default
+// default/web) from its store
 // (the freshest: the member writes it), and whether it has one.
 func (h *federationHarness) ownReport(i int) (federation.PlacementReport, bool) {
 	c, err := admin.Dial(h.agents[i].dir)
@@ -39,7 +40,11 @@ func (h *federationHarness) ownReport(i int) (federation.PlacementReport, bool) 
 			continue
 		}
 		r, err := federation.DecodePlacement(crdt.Object{Key: crdt.Key(l.Key), Value: l.Value})
-		if err == nil && r.Member == h.agents[i].name && r.Deployment == "default/web" {
+		want := h.deployment
+		if want == "" {
+			want = "default/web"
+		}
+		if err == nil && r.Member == h.agents[i].name && r.Deployment == want {
 			return r, true
 		}
 	}
