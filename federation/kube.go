@@ -377,4 +377,3 @@ func (k *Kube) Resources(context.Context) (corev1.ResourceList, corev1.ResourceL
 	}
 	return list(cpu, mem, pods), list(fcpu, fmem, fpods), nil
 }
-

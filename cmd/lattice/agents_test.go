@@ -44,7 +44,7 @@ type federationHarness struct {
 	deployment string
 	// perAgent are extra flags of one agent, by index.
 	perAgent map[int][]string
-	creds  []string // credential ID of each member (none for member-1)
+	creds    []string // credential ID of each member (none for member-1)
 }
 
 // freeUDPPort returns a UDP port free on host right now.
