@@ -60,13 +60,22 @@ profile sets failure-detection and gossip timing: lan (memberlist's LAN
 defaults: ~1 s probes, anti-entropy every 50 ms) or wan (~5 s probes,
 every 200 ms).
 
+With --cluster the member runs its share of every FederatedDeployment:
+embedded is a simulated cluster inside the process (--embedded-* size it),
+kubeconfig=PATH a real cluster reached with client-go (Lattice creates one
+Deployment per federated deployment, labelled
+federation.lattice.dev/managed-by=lattice, and only ever touches those).
+--labels are the member's labels that placement selects on (e.g.
+topology.kubernetes.io/region=eu).
+
 With --metrics-listen it serves Prometheus metrics on /metrics and a health
 check on /healthz.
 
 Without --listen the member does not gossip: it serves its store to
 'lattice store dump' and 'lattice apply' through the admin socket.`,
 		Example: `  lattice federation init --name acme --data-dir /var/lib/lattice
-  lattice agent --data-dir /var/lib/lattice --listen 10.0.0.1:7946 --metrics-listen 127.0.0.1:9100
+  lattice agent --data-dir /var/lib/lattice --listen 10.0.0.1:7946 --metrics-listen 127.0.0.1:9100 \
+      --cluster kubeconfig=/etc/lattice/kubeconfig --labels topology.kubernetes.io/region=eu
 
   lattice agent --data-dir /var/lib/lattice --listen 10.0.0.2:7946 \
       --join 10.0.0.1:7946 --credential member-2.json`,
