@@ -27,6 +27,22 @@ type View struct {
 	Incarnation string
 	Reports     []PlacementReport
 	Local       []WorkloadStatus
+
+	// Indexes built by index(), so a pass is linear in the state.
+	reportIdx map[[2]string]PlacementReport
+	memberIdx map[string]*Member
+}
+
+// index builds the lookup tables of reports and members.
+func (v *View) index() {
+	v.reportIdx = make(map[[2]string]PlacementReport, len(v.Reports))
+	for _, r := range v.Reports {
+		v.reportIdx[[2]string{r.Member, r.Deployment}] = r
+	}
+	v.memberIdx = make(map[string]*Member, len(v.Members))
+	for _, m := range v.Members {
+		v.memberIdx[m.Name] = m
+	}
 }
 
 // Plan is what the controller does next: cluster changes and the reports
@@ -52,6 +68,10 @@ func rankKey(d *FederatedDeployment) string {
 }
 
 func (v *View) report(member, deployment string) (PlacementReport, bool) {
+	if v.reportIdx != nil {
+		r, ok := v.reportIdx[[2]string{member, deployment}]
+		return r, ok
+	}
 	for _, r := range v.Reports {
 		if r.Member == member && r.Deployment == deployment {
 			return r, true
@@ -108,7 +128,8 @@ func (v *View) Candidates(d *FederatedDeployment) []Candidate {
 // federation never drops below what is ready. Workloads of deleted
 // deployments are removed. Pure and deterministic.
 func Reconcile(v View) Plan {
-	slices.Sort(v.Live)
+	v.Live = slices.Sorted(slices.Values(v.Live))
+	v.index()
 	p := Plan{Assignments: map[string]Assignment{}}
 	local := map[string]WorkloadStatus{}
 	for _, w := range v.Local {
@@ -211,9 +232,13 @@ func (v *View) trusted(r PlacementReport) bool {
 		return false
 	}
 	var m *Member
-	for _, x := range v.Members {
-		if x.Name == r.Member {
-			m = x
+	if v.memberIdx != nil {
+		m = v.memberIdx[r.Member]
+	} else {
+		for _, x := range v.Members {
+			if x.Name == r.Member {
+				m = x
+			}
 		}
 	}
 	if m == nil || m.Status.Incarnation != r.Incarnation {
@@ -269,4 +294,8 @@ func workloadFor(d *FederatedDeployment, member string, replicas int32) Workload
 		}
 	}
 	return w
+}
+
+func readyCondition() metav1.Condition {
+	return metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue}
 }
