@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Workload is what a member runs for one FederatedDeployment: a Deployment
@@ -86,4 +87,13 @@ func estimateCapacity(alloc corev1.ResourceList, spec *appsv1.DeploymentSpec) in
 		n = min(n, memBytes(alloc)/mem)
 	}
 	return int32(max(n, 0))
+}
+
+// resourceList is a ResourceList of milli-CPU, memory bytes and pods.
+func resourceList(milliCPU, mem, pods int64) corev1.ResourceList {
+	return corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(milliCPU, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(mem, resource.BinarySI),
+		corev1.ResourcePods:   *resource.NewQuantity(pods, resource.DecimalSI),
+	}
 }

@@ -291,14 +291,7 @@ func (e *Embedded) Resources(context.Context) (corev1.ResourceList, corev1.Resou
 		fmem += e.cfg.NodeMemory.Value() - n.mem
 		fpods += int64(e.cfg.PodsPerNode - n.pods)
 	}
-	list := func(c, m, p int64) corev1.ResourceList {
-		return corev1.ResourceList{
-			corev1.ResourceCPU:    *resource.NewMilliQuantity(c, resource.DecimalSI),
-			corev1.ResourceMemory: *resource.NewQuantity(m, resource.BinarySI),
-			corev1.ResourcePods:   *resource.NewQuantity(p, resource.DecimalSI),
-		}
-	}
-	return list(cpu, mem, pods), list(fcpu, fmem, fpods), nil
+	return resourceList(cpu, mem, pods), resourceList(fcpu, fmem, fpods), nil
 }
 
 // FailNode fails node i: its pods are lost and go back to pending, to be

@@ -11,7 +11,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -365,15 +364,8 @@ func (k *Kube) Resources(context.Context) (corev1.ResourceList, corev1.ResourceL
 		fmem += max(f.mem, 0)
 		fpods += max(f.pods, 0)
 	}
-	list := func(c, m, p int64) corev1.ResourceList {
-		return corev1.ResourceList{
-			corev1.ResourceCPU:    *resource.NewMilliQuantity(c, resource.DecimalSI),
-			corev1.ResourceMemory: *resource.NewQuantity(m, resource.BinarySI),
-			corev1.ResourcePods:   *resource.NewQuantity(p, resource.DecimalSI),
-		}
-	}
 	if len(nodes) == 0 {
-		return list(0, 0, 0), list(0, 0, 0), errors.New("the cluster has no nodes")
+		return resourceList(0, 0, 0), resourceList(0, 0, 0), errors.New("the cluster has no nodes")
 	}
-	return list(cpu, mem, pods), list(fcpu, fmem, fpods), nil
+	return resourceList(cpu, mem, pods), resourceList(fcpu, fmem, fpods), nil
 }

@@ -42,16 +42,8 @@ func (h *handler) ledgerAppend(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, "this member has no identity, so it keeps no ledger feed; create one with 'lattice did create' while it is stopped")
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxLedgerRequestBytes))
-	dec.DisallowUnknownFields()
 	var req LedgerAppendRequest
-	err := dec.Decode(&req)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data after the JSON body")
-		}
-	}
-	if err != nil {
+	if err := decodeBody(w, r, maxLedgerRequestBytes, &req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over %d KiB", maxLedgerRequestBytes>>10))

@@ -260,16 +260,8 @@ func (h *handler) apply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is %d bytes, over the %d MiB limit; apply fewer objects per request", r.ContentLength, MaxRequestBytes>>20))
 		return
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
-	dec.DisallowUnknownFields()
 	var req ApplyRequest
-	err := dec.Decode(&req)
-	if err == nil {
-		if _, terr := dec.Token(); !errors.Is(terr, io.EOF) {
-			err = errors.New("trailing data after the JSON body")
-		}
-	}
-	if err != nil {
+	if err := decodeBody(w, r, MaxRequestBytes, &req); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is over the %d MiB limit; apply fewer objects per request", MaxRequestBytes>>20))
@@ -331,6 +323,20 @@ func (h *handler) storeError(w http.ResponseWriter, err error) {
 		h.log.Error("admin request failed", "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 	}
+}
+
+// decodeBody decodes exactly one JSON value of at most limit bytes, with
+// no unknown fields, from the request body; an empty body is io.EOF.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON body")
+	}
+	return nil
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
