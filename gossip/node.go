@@ -230,6 +230,7 @@ func Start(cfg Config) (*Node, error) {
 		IdleTimeout:  30 * time.Second,
 		Logger:       log,
 		Metrics:      n.metrics,
+		Admitted:     cfg.Admission.IsMember,
 	}, map[string]ConnHandler{
 		ALPNMembership: func(pc *PeerConn) { n.mlt.serve(pc) },
 		ALPNSync:       n.serveSync,
@@ -692,14 +693,7 @@ func (n *Node) rejoin() {
 
 // RecheckAdmission closes connections of peers no longer admitted
 // (revoked, expired). Their handshakes are refused from then on.
-func (n *Node) RecheckAdmission() {
-	for _, pc := range n.t.Conns() {
-		if err := n.cfg.Admission.IsMember(pc.Peer.DID); err != nil {
-			n.log.Warn("closing connection of a peer no longer admitted", "peer", pc.Peer.Replica, "did", pc.Peer.DID, "err", err)
-			_ = pc.CloseWithError(codeRevoked, "no longer admitted")
-		}
-	}
-}
+func (n *Node) RecheckAdmission() { n.t.Recheck() }
 
 // delegate gives memberlist this member's metadata (its DID).
 type delegate struct{ meta []byte }

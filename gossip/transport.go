@@ -69,6 +69,10 @@ type TransportConfig struct {
 	Logger *slog.Logger
 	// Metrics, if set, counts handshakes and refusals.
 	Metrics *Metrics
+	// Admitted, if set, re-checks a peer's DID when its connection is
+	// pooled and on Recheck: a revocation that lands during a handshake
+	// must not leave the connection open.
+	Admitted func(did string) error
 }
 
 // Transport is a member's QUIC endpoint: one UDP socket for listening and
@@ -292,6 +296,16 @@ func (t *Transport) register(pc *PeerConn) {
 		_ = pc.CloseWithError(codeShutdown, "shutting down")
 		return
 	}
+	// Checked under the lock that Recheck holds, so no connection
+	// escapes a revocation by being pooled while Recheck runs.
+	if t.cfg.Admitted != nil {
+		if err := t.cfg.Admitted(pc.Peer.DID); err != nil {
+			t.mu.Unlock()
+			t.log.Warn("peer no longer admitted; closing its new connection", "peer", pc.Peer.Replica, "err", err)
+			_ = pc.CloseWithError(codeRevoked, "no longer admitted")
+			return
+		}
+	}
 	t.conns[k] = append(t.conns[k], pc)
 	delete(t.failed, k)
 	t.wg.Add(2)
@@ -386,7 +400,28 @@ func (t *Transport) dial(ctx context.Context, alpn, addr string) (*PeerConn, err
 	return pc, nil
 }
 
-// Conns returns the live connections, for re-checking admission.
+// Recheck closes every connection whose peer is no longer admitted
+// (cfg.Admitted), and returns how many it closed.
+func (t *Transport) Recheck() int {
+	if t.cfg.Admitted == nil {
+		return 0
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, cs := range t.conns {
+		for _, pc := range cs {
+			if err := t.cfg.Admitted(pc.Peer.DID); err != nil {
+				t.log.Warn("closing connection of a peer no longer admitted", "peer", pc.Peer.Replica, "did", pc.Peer.DID, "err", err)
+				_ = pc.CloseWithError(codeRevoked, "no longer admitted")
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Conns returns the live connections.
 func (t *Transport) Conns() []*PeerConn {
 	t.mu.Lock()
 	defer t.mu.Unlock()
