@@ -66,10 +66,12 @@ spec:
 		r, ok := h.ownReport(1)
 		return ok && r.Ready == 2 && r.Desired == 2
 	}, 30*time.Second, 250*time.Millisecond)
+	var status string
 	require.Eventually(t, func() bool {
-		out, _, code := runBin(t, bin, "", "status", "--dir", h.root)
+		out, errOut, code := runBin(t, bin, "", "status", "--data-dir", h.agents[0].dir)
+		status = out + errOut
 		return code == 0 && strings.Contains(out, "member-2=2/2")
-	}, 30*time.Second, 250*time.Millisecond)
+	}, 30*time.Second, 250*time.Millisecond, "status: %s", status)
 
 	// No longer assigned: the Deployment is removed from the cluster.
 	write("  replicas: 4\n  placement: {clusterSelector: {matchExpressions: [{key: env, operator: DoesNotExist}]}}\n" + template)

@@ -22,9 +22,9 @@ import (
 )
 
 func newStatusCmd() *cobra.Command {
-	var dir string
+	var dir, dataDir string
 	cmd := &cobra.Command{
-		Use:   "status [--dir DIR]",
+		Use:   "status [--dir DIR | --data-dir MEMBER-DIR]",
 		Short: "Show a local federation's members and federated deployments",
 		Long: `Show the members and federated deployments of the federation run by
 'lattice up --dir DIR', as seen by the first member that answers (DIR/member-1,
@@ -33,7 +33,9 @@ DIR/member-2, …): its replicated store and its failure detector's view.
 A member is Ready when it reports its cluster healthy and is in the viewing
 member's membership view. For each federated deployment, DESIRED and READY
 sum the reports of the members in view; MEMBERS lists each member's
-ready/desired replicas.`,
+ready/desired replicas.
+
+With --data-dir it asks that member (any 'lattice agent --data-dir').`,
 		Example: `  lattice status
   lattice status --dir /tmp/fed`,
 		Args: cobra.NoArgs,
@@ -41,8 +43,17 @@ ready/desired replicas.`,
 			if dir == "" {
 				return usageErrorf(cmd, "--dir must not be empty")
 			}
-			c, viewer, err := dialAnyMember(dir)
-			if err != nil {
+			var (
+				c      *admin.Client
+				viewer string
+				err    error
+			)
+			if cmd.Flags().Changed("data-dir") {
+				if c, err = admin.Dial(dataDir); err != nil {
+					return err
+				}
+				viewer = filepath.Base(dataDir)
+			} else if c, viewer, err = dialAnyMember(dir); err != nil {
 				return err
 			}
 			defer c.Close()
@@ -50,6 +61,7 @@ ready/desired replicas.`,
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "./.lattice", "directory of the federation ('lattice up --dir')")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "ask this running member instead")
 	return cmd
 }
 
