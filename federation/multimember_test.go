@@ -377,3 +377,20 @@ func TestMultiMemberRestartMakeBeforeBreak(t *testing.T) {
 	require.Equal(t, int32(2), s.running(1, "default/web"))
 	require.Equal(t, int32(12), s.totalDesired("default/web"), "surplus removed once the replacement is ready")
 }
+
+func TestMultiMemberMinMax(t *testing.T) {
+	s := newFedSim(t, 4, DefaultEmbeddedConfig(), nil)
+	d := webDeployment(12)
+	d.Spec.ReplicaScheduling.Limits = []ClusterLimit{{Cluster: "m1", Max: 1}, {Cluster: "m2", Min: 6}}
+	s.addDeployment(d)
+	s.runUntil(tick, time.Minute, func() bool { return s.ready("default/web", -1) == 12 })
+	require.Equal(t, int32(1), s.running(0, "default/web"))
+	require.Equal(t, int32(6), s.running(1, "default/web"))
+	require.Equal(t, int32(5), s.running(2, "default/web")+s.running(3, "default/web"))
+	// m2 dies: its minimum cannot be met; its six go to m3 and m4, m1
+	// stays at its maximum.
+	s.members[1].alive = false
+	s.runUntil(tick, time.Minute, func() bool { return s.ready("default/web", -1) == 12 })
+	require.Equal(t, int32(1), s.running(0, "default/web"))
+	require.Equal(t, int32(11), s.running(2, "default/web")+s.running(3, "default/web"))
+}
