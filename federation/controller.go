@@ -219,6 +219,24 @@ func (c *Controller) ReconcileOnce(ctx context.Context) error {
 	c.metrics.replicas.WithLabelValues("desired").Set(float64(desired))
 	c.metrics.replicas.WithLabelValues("ready").Set(float64(ready))
 	c.metrics.replicas.WithLabelValues("unschedulable").Set(float64(unsched))
+	// Reports on deployments that are gone are removed (each member
+	// removes its own), so a recreated deployment starts from none.
+	live := map[string]bool{}
+	for _, d := range v.Deployments {
+		live[DeploymentKey(d)] = true
+	}
+	for _, r := range v.Reports {
+		if r.Member != c.cfg.Member || live[r.Deployment] {
+			continue
+		}
+		ns, name, _ := strings.Cut(r.Deployment, "/")
+		if key, err := PlacementStoreKey(ns, name, r.Member); err == nil {
+			if _, err := c.cfg.Store.Delete(ctx, key, 0); err != nil && !errors.Is(err, crdt.ErrNotFound) {
+				c.log.Warn("removing the report of a deleted deployment failed", "deployment", r.Deployment, "err", err)
+			}
+		}
+		delete(c.lastReports, r.Deployment)
+	}
 	// Judge SLOs on this pass's own reports, not the previous ones.
 	v.Reports = slices.DeleteFunc(v.Reports, func(r PlacementReport) bool { return r.Member == c.cfg.Member })
 	v.Reports = append(v.Reports, plan.Reports...)

@@ -119,6 +119,15 @@ func TestControllerSLOAlerts(t *testing.T) {
 	require.Equal(t, 1, testutil.CollectAndCount(ctl.metrics.reaction))
 	require.Equal(t, 2.0, testutil.ToFloat64(ctl.metrics.alerts.WithLabelValues("ok")))
 
+	// Deleting the deployment removes the workload and this member's report.
+	_, err = st.Delete(ctx, "federation.lattice.dev/FederatedDeployment/default/web", 0)
+	require.NoError(t, err)
+	step(time.Second)
+	ws, _ = cluster.Workloads(ctx)
+	require.Empty(t, ws)
+	_, err = st.Get(key)
+	require.ErrorIs(t, err, crdt.ErrNotFound)
+
 	// The Member object is published with a heartbeat and the incarnation.
 	mk, _ := MemberStoreKey("m1")
 	mo, err := st.Get(mk)

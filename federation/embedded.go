@@ -81,6 +81,9 @@ type pod struct {
 	id      uint64
 	node    int // -1: pending
 	started time.Time
+	// cpu, mem are what the pod was charged on its node (the template may
+	// change its requests later).
+	cpu, mem int64
 }
 
 var _ ClusterDriver = (*Embedded)(nil)
@@ -157,8 +160,8 @@ func (e *Embedded) release(wl *workload, p *pod) {
 		return
 	}
 	n := e.nodes[p.node]
-	n.cpu -= wl.cpu
-	n.mem -= wl.mem
+	n.cpu -= p.cpu
+	n.mem -= p.mem
 	n.pods--
 	p.node = -1
 }
@@ -194,7 +197,7 @@ func (e *Embedded) schedule() {
 			n.cpu += wl.cpu
 			n.mem += wl.mem
 			n.pods++
-			p.node, p.started = best, now
+			p.node, p.started, p.cpu, p.mem = best, now, wl.cpu, wl.mem
 		}
 	}
 }

@@ -128,7 +128,7 @@ func selectMembers(fd *FederatedDeployment, cands []Candidate) []ranked {
 		if len(p.Clusters) > 0 && !slices.Contains(p.Clusters, c.Name) {
 			continue
 		}
-		r := ranked{Candidate: c, score: rank(string(fd.UID), c.DID, c.Name), weight: 1, max: -1}
+		r := ranked{Candidate: c, score: rank(rankKey(fd), c.DID, c.Name), weight: 1, max: -1}
 		for _, w := range rs.Weights {
 			if w.Cluster == c.Name {
 				r.weight = int64(max(w.Weight, 0))
@@ -298,6 +298,22 @@ func divide(total int32, ms []ranked) Assignment {
 	var sum int64
 	for _, g := range got {
 		sum += g
+	}
+	// Members pinned at their minimum may still have room once everyone
+	// else is at a bound: hand them the rest, one at a time in rank order.
+	for left := T - sum; left > 0; {
+		gave := false
+		for i, m := range ms {
+			if left > 0 && m.weight > 0 && (m.max < 0 || got[i] < int64(m.max)) {
+				got[i]++
+				left--
+				sum++
+				gave = true
+			}
+		}
+		if !gave {
+			break
+		}
 	}
 	return assignment(ms, got, T-sum)
 }

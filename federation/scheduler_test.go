@@ -79,6 +79,9 @@ func TestScheduleDivided(t *testing.T) {
 			map[string]int32{"m1": 3, "m2": 3}, 6},
 		{"capacity aware weights", fd(10, func(d *FederatedDeployment) { d.Spec.ReplicaScheduling.CapacityAware = true }),
 			cands(2, func(i int, c *Candidate) { c.Capacity = []int32{30, 10}[i] }), map[string]int32{"m1": 8, "m2": 2}, 0},
+		{"min pinned member takes what bounded ones cannot", fd(10, func(d *FederatedDeployment) {
+			d.Spec.ReplicaScheduling.Limits = []ClusterLimit{{Cluster: "m1", Min: 6}, {Cluster: "m2", Max: 2}}
+		}), cands(2), map[string]int32{"m1": 8, "m2": 2}, 0},
 		{"nobody", fd(3), nil, map[string]int32{}, 3},
 		{"zero replicas", fd(0), cands(3), map[string]int32{}, 0},
 	}
@@ -160,8 +163,18 @@ func TestScheduleDeterministicAndConserving(t *testing.T) {
 				c.Capacity = int32(rng.IntN(10))
 			}
 		})
+		if rng.IntN(3) == 0 {
+			d.Spec.ReplicaScheduling.Limits = []ClusterLimit{{Cluster: "m1", Min: int32(rng.IntN(8))}, {Cluster: "m2", Max: int32(rng.IntN(4))}}
+		}
 		a := Schedule(d, cs)
 		require.Equal(t, replicas, a.Total()+a.Unschedulable)
+		if d.Spec.Placement.MaxClusters == 0 && !d.Spec.ReplicaScheduling.CapacityAware {
+			for _, c := range cs {
+				if c.Live && c.Capacity < 0 && c.Name != "m2" {
+					require.Zero(t, a.Unschedulable, "an unbounded live member could take the rest: %+v", a)
+				}
+			}
+		}
 		for range 3 {
 			rng.Shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
 			require.Equal(t, a, Schedule(d, cs))

@@ -201,10 +201,12 @@ func (s *Sync) Tick(now time.Time) ([]Envelope, error) {
 	if !now.Before(s.nextRound) {
 		s.nextRound = now.Add(s.cfg.Interval)
 		env, err := s.round(now)
+		// Send what the round produced even if a later peer failed: the
+		// earlier peers are already marked in flight.
+		out = append(out, env...)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, env...)
 	}
 	if !now.Before(s.nextRepair) {
 		s.nextRepair = now.Add(s.cfg.RepairInterval)
@@ -310,7 +312,7 @@ func (s *Sync) Receive(now time.Time, m crdt.Message) ([]Envelope, error) {
 				// The responder hit the message cap: continue at once.
 				env, err := s.repair(now, from)
 				if err != nil {
-					return nil, err
+					return s.replyTo(from, reply), err
 				}
 				return append(s.replyTo(from, reply), env), nil
 			}

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -154,6 +155,11 @@ type Node struct {
 	mlt     *MemberlistTransport
 	ml      *memberlist.Memberlist
 	sync    *Sync
+
+	// buffered counts frame bytes being read or queued (see readFrame).
+	buffered atomic.Int64
+	// storePeers is the peer set the store last accepted (loop only).
+	storePeers []crdt.ReplicaID
 
 	inbox   chan inbound
 	changed chan struct{} // membership changed (coalesced)
@@ -394,6 +400,7 @@ func (n *Node) loop() {
 		case <-timer.C:
 		case in := <-n.inbox:
 			n.receive(in)
+			n.buffered.Add(-int64(in.size))
 		case <-n.changed:
 			n.refreshPeers()
 		case <-n.dirty:
@@ -429,6 +436,7 @@ func (n *Node) receive(in inbound) {
 		}
 	}
 	out, err := n.sync.Receive(now, in.msg)
+	n.send(out) // a reply is durable and due even if a follow-up failed
 	if err != nil {
 		if n.ctx.Err() == nil {
 			n.metrics.rejected("invalid")
@@ -437,29 +445,35 @@ func (n *Node) receive(in inbound) {
 		return
 	}
 	n.metrics.MessagesReceived.WithLabelValues(in.msg.Type().String()).Inc()
-	n.send(out)
 }
 
 // refreshPeers rebuilds the live peer set from the membership view.
 func (n *Node) refreshPeers() {
-	var live []crdt.ReplicaID
 	n.mu.Lock()
 	addrs := maps.Clone(n.view)
 	delete(addrs, n.self)
 	n.addrs = addrs
 	n.mu.Unlock()
-	live = slices.Sorted(maps.Keys(addrs))
-	if slices.Equal(live, n.sync.Peers()) {
+	live := slices.Sorted(maps.Keys(addrs))
+	if !slices.Equal(live, n.sync.Peers()) {
+		n.log.Info("live peers changed", "peers", len(live))
+		n.metrics.Peers.Set(float64(len(live)))
+		n.sync.SetPeers(live)
+	}
+	if n.storePeers != nil && slices.Equal(live, n.storePeers) {
 		return
 	}
-	n.log.Info("live peers changed", "peers", len(live))
-	n.metrics.Peers.Set(float64(len(live)))
-	n.sync.SetPeers(live)
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	if err := n.cfg.Store.SetPeers(ctx, live); err != nil && n.ctx.Err() == nil {
-		n.log.Warn("store peer update failed", "err", err)
+	if err := n.cfg.Store.SetPeers(ctx, live); err != nil {
+		if n.ctx.Err() == nil {
+			// Retried: the store's peer set gates tombstone collection.
+			n.log.Warn("store peer update failed; retrying", "err", err)
+			time.AfterFunc(time.Second, n.signalChanged)
+		}
+		return
 	}
+	n.storePeers = append([]crdt.ReplicaID{}, live...)
 }
 
 // send ships envelopes, each on its own goroutine (bounded: beyond the
@@ -534,39 +548,100 @@ func (n *Node) serveSync(pc *PeerConn) {
 		return
 	}
 	limit := n.cfg.Limits.MaxMessageBytes + frameHeader
+	// At most maxConnReaders frames are read at once per connection: the
+	// rest wait unaccepted, which holds the peer back through QUIC's own
+	// stream limit.
+	slots := make(chan struct{}, maxConnReaders)
 	for {
+		select {
+		case slots <- struct{}{}:
+		case <-pc.Context().Done():
+			return
+		}
 		s, err := pc.AcceptUniStream(pc.Context())
 		if err != nil {
 			return
 		}
 		go func() {
+			defer func() { <-slots }()
 			_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
-			b, err := readAllLimited(s, limit)
+			b, err := n.readFrame(s, limit)
 			if err != nil {
 				s.CancelRead(1)
-				n.metrics.rejected("oversized")
+				kind := "oversized"
+				if errors.Is(err, errOverloaded) {
+					kind = "overloaded"
+				}
+				n.metrics.rejected(kind)
 				n.log.Warn("frame from peer dropped", "peer", pc.Peer.Replica, "err", err)
 				return
 			}
+			release := func() { n.buffered.Add(-int64(len(b))) }
 			n.metrics.bytesIn(ALPNSync, len(b))
 			m, err := DecodeFrame(b, n.cfg.Limits)
 			if err != nil {
+				release()
 				n.metrics.rejected("malformed")
 				n.log.Warn("frame from peer dropped", "peer", pc.Peer.Replica, "err", err)
 				return
 			}
 			if m.Sender() != pc.Peer.Replica {
+				release()
 				n.metrics.rejected("misattributed")
 				n.log.Warn("frame names another sender; dropped", "peer", pc.Peer.Replica, "sender", m.Sender())
 				return
 			}
 			select {
 			case n.inbox <- inbound{msg: m, size: len(b)}:
+				// The loop releases the bytes once it has applied the message.
 			case <-n.ctx.Done():
+				release()
 			default:
+				release()
 				n.metrics.dropped("inbox")
 			}
 		}()
+	}
+}
+
+// Bounds on what peers can make a member hold in memory.
+const (
+	// maxConnReaders is how many frames one connection may have in flight.
+	maxConnReaders = 8
+	// maxBufferedBytes bounds the bytes of frames being read or waiting
+	// to be applied, across all peers; beyond it frames are dropped
+	// (anti-entropy resends them).
+	maxBufferedBytes = 256 << 20
+)
+
+var errOverloaded = errors.New("too many frame bytes buffered; dropped")
+
+// readFrame reads one frame of at most limit bytes, counting what it
+// holds against the member-wide budget; on success the caller owns the
+// frame's share of the budget.
+func (n *Node) readFrame(r io.Reader, limit int) ([]byte, error) {
+	var buf []byte
+	chunk := make([]byte, 32<<10)
+	for {
+		k, err := r.Read(chunk)
+		if k > 0 {
+			if len(buf)+k > limit {
+				n.buffered.Add(-int64(len(buf)))
+				return nil, fmt.Errorf("%w: more than %d bytes", ErrBadFrame, limit)
+			}
+			if n.buffered.Add(int64(k)) > maxBufferedBytes {
+				n.buffered.Add(-int64(len(buf) + k))
+				return nil, errOverloaded
+			}
+			buf = append(buf, chunk[:k]...)
+		}
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			n.buffered.Add(-int64(len(buf)))
+			return nil, err
+		}
 	}
 }
 

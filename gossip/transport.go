@@ -162,8 +162,8 @@ func NewTransport(cfg TransportConfig, handlers map[string]ConnHandler) (*Transp
 		HandshakeIdleTimeout:  cfg.HandshakeTimeout,
 		MaxIdleTimeout:        cfg.IdleTimeout,
 		KeepAlivePeriod:       cfg.KeepAlive,
-		MaxIncomingStreams:    1024,
-		MaxIncomingUniStreams: 4096,
+		MaxIncomingStreams:    64,
+		MaxIncomingUniStreams: 256,
 	}
 	protos := make([]string, 0, len(handlers))
 	for p := range handlers {
@@ -173,6 +173,9 @@ func NewTransport(cfg TransportConfig, handlers map[string]ConnHandler) (*Transp
 	srv := t.tlsConfig()
 	srv.NextProtos = protos
 	srv.ClientAuth = tls.RequireAnyClientCert
+	// A resumed session skips VerifyPeerCertificate: every connection must
+	// be a full handshake, so admission (and revocation) is always checked.
+	srv.SessionTicketsDisabled = true
 	srv.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return t.certificate() }
 	t.ln, err = t.qt.Listen(srv, t.quicConf)
 	if err != nil {
@@ -250,7 +253,7 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		t.cfg.Metrics.handshake()
-		t.register(pc)
+		_ = t.register(pc, nil)
 	}
 }
 
@@ -288,13 +291,20 @@ func (t *Transport) wrap(conn *quic.Conn) (*PeerConn, error) {
 }
 
 // register pools pc and serves it with its ALPN's handler until it ends.
-func (t *Transport) register(pc *PeerConn) {
+// underLock, if set, runs first under the pool lock (Dial uses it to retire
+// its in-flight entry atomically with pooling, so no concurrent Dial sees
+// neither and dials again). A refused connection is closed and its error
+// returned.
+func (t *Transport) register(pc *PeerConn, underLock func()) error {
 	k := poolKey{pc.ALPN, pc.Addr}
 	t.mu.Lock()
+	if underLock != nil {
+		underLock()
+	}
 	if t.closed {
 		t.mu.Unlock()
 		_ = pc.CloseWithError(codeShutdown, "shutting down")
-		return
+		return net.ErrClosed
 	}
 	// Checked under the lock that Recheck holds, so no connection
 	// escapes a revocation by being pooled while Recheck runs.
@@ -303,7 +313,7 @@ func (t *Transport) register(pc *PeerConn) {
 			t.mu.Unlock()
 			t.log.Warn("peer no longer admitted; closing its new connection", "peer", pc.Peer.Replica, "err", err)
 			_ = pc.CloseWithError(codeRevoked, "no longer admitted")
-			return
+			return fmt.Errorf("%w: %w", errNotAdmitted, err)
 		}
 	}
 	t.conns[k] = append(t.conns[k], pc)
@@ -324,6 +334,7 @@ func (t *Transport) register(pc *PeerConn) {
 		}
 		t.mu.Unlock()
 	}()
+	return nil
 }
 
 // ErrBackoff means a recent dial to the address failed; the caller should
@@ -363,16 +374,19 @@ func (t *Transport) Dial(ctx context.Context, alpn, addr string) (*PeerConn, err
 	t.mu.Unlock()
 
 	call.pc, call.err = t.dial(ctx, alpn, addr)
-	t.mu.Lock()
-	delete(t.dials, k)
-	if call.err != nil && ctx.Err() == nil {
-		t.failed[k] = time.Now()
-	}
-	t.mu.Unlock()
-	close(call.done)
 	if call.err == nil {
-		t.register(call.pc)
+		if call.err = t.register(call.pc, func() { delete(t.dials, k) }); call.err != nil {
+			call.pc = nil
+		}
+	} else {
+		t.mu.Lock()
+		delete(t.dials, k)
+		if ctx.Err() == nil {
+			t.failed[k] = time.Now()
+		}
+		t.mu.Unlock()
 	}
+	close(call.done)
 	return call.pc, call.err
 }
 

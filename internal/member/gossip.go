@@ -85,7 +85,8 @@ func startGossip(ctx context.Context, cfg Config, st *crdt.Store, lw *ledgerWrit
 		stop()
 		return nil, nil, fmt.Errorf("start gossip: %w", err)
 	}
-	follower.onRevoke = node.RecheckAdmission
+	recheck := node.RecheckAdmission
+	follower.onRevoke.Store(&recheck)
 	log.Info("gossiping", "federation", fed.Name, "listen", node.Addr().String(), "join", g.Join)
 	if g.Ready != nil {
 		g.Ready(node)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/lattice-federation/lattice/crdt"
@@ -34,9 +35,9 @@ type ledgerFollower struct {
 	adm *identity.Admission
 	l   *ledger.Ledger
 	log *slog.Logger
-	// onRevoke runs after a revocation that counts (to re-check live
-	// connections at once).
-	onRevoke func()
+	// onRevoke, if set, runs after a revocation that counts (to re-check
+	// live connections at once); set while the follower runs.
+	onRevoke atomic.Pointer[func()]
 }
 
 func (f *ledgerFollower) run(ctx context.Context) {
@@ -136,8 +137,8 @@ func (f *ledgerFollower) apply(e *ledger.Entry) {
 		}
 		if counts {
 			f.log.Info("membership credential revoked", "credential", p.Credential, "by", e.Author)
-			if f.onRevoke != nil {
-				f.onRevoke()
+			if fn := f.onRevoke.Load(); fn != nil {
+				(*fn)()
 			}
 		}
 	}

@@ -143,13 +143,24 @@ func (r *Relay) Run(ctx context.Context) error {
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())
 	}
+	// A fatal error in one direction stops both: a silently one-way link
+	// would mislead whoever relies on it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
 	for i, dir := range [][2]*port{{r.a, r.b}, {r.b, r.a}} {
 		q := make(chan held, r.cfg.MaxQueue)
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		wg.Add(2)
-		go func() { defer wg.Done(); errs <- r.read(ctx, dir[0], q, rng) }()
+		go func() {
+			defer wg.Done()
+			err := r.read(ctx, dir[0], q, rng)
+			if err != nil {
+				cancel()
+			}
+			errs <- err
+		}()
 		go func() { defer wg.Done(); r.deliver(ctx, dir[1], q) }()
 	}
 	wg.Wait()
