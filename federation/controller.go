@@ -38,6 +38,9 @@ type ControllerConfig struct {
 	// member last entered it (may be nil).
 	Live      func() []string
 	LiveSince func() map[string]time.Time
+	// LiveChanged, if set, wakes the controller when the view changes, so
+	// a dead member's share moves without waiting for the next tick.
+	LiveChanged <-chan struct{}
 	// Interval is the reconcile period (changes in the store also trigger
 	// a pass); HeartbeatInterval how often the Member object is refreshed.
 	Interval          time.Duration
@@ -166,6 +169,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-c.cfg.LiveChanged:
 		case <-wake:
 			// Coalesce bursts of store changes.
 			select {

@@ -110,7 +110,14 @@ func (c Config) memberlistConfig() *memberlist.Config {
 	if c.Profile == ProfileWAN {
 		return memberlist.DefaultWANConfig()
 	}
-	return memberlist.DefaultLANConfig()
+	mc := memberlist.DefaultLANConfig()
+	// Lifeguard lets a suspicion run up to SuspicionMaxTimeoutMult times
+	// its minimum while confirmations are missing (memberlist's default 6:
+	// ~19 s at six members). Lattice moves a dead member's workloads on
+	// this signal, so on a LAN it caps the stretch at 2 (3–6 s); local
+	// health awareness still slows a member that is itself struggling.
+	mc.SuspicionMaxTimeoutMult = 2
+	return mc
 }
 
 // PeerGroup, PeerKind: the store objects by which members publish their
@@ -164,7 +171,9 @@ type Node struct {
 	inbox   chan inbound
 	changed chan struct{} // membership changed (coalesced)
 	dirty   chan struct{} // store changed (coalesced)
-	sends   chan struct{} // bounds concurrent sends
+	// viewChanged notifies outside consumers of view changes (coalesced).
+	viewChanged chan struct{}
+	sends       chan struct{} // bounds concurrent sends
 
 	mu        sync.Mutex
 	addrs     map[crdt.ReplicaID]string    // live peers' addresses
@@ -202,18 +211,19 @@ func Start(cfg Config) (*Node, error) {
 		reg = prometheus.NewRegistry()
 	}
 	n := &Node{
-		cfg:      cfg,
-		log:      log,
-		metrics:  NewMetrics(reg),
-		self:     cfg.Store.ID(),
-		inbox:    make(chan inbound, 1024),
-		changed:  make(chan struct{}, 1),
-		dirty:    make(chan struct{}, 1),
-		sends:    make(chan struct{}, 128),
-		addrs:    map[crdt.ReplicaID]string{},
-		view:     map[crdt.ReplicaID]string{},
-		since:    map[crdt.ReplicaID]time.Time{},
-		bindings: map[crdt.ReplicaID]string{},
+		cfg:         cfg,
+		log:         log,
+		metrics:     NewMetrics(reg),
+		self:        cfg.Store.ID(),
+		inbox:       make(chan inbound, 1024),
+		changed:     make(chan struct{}, 1),
+		dirty:       make(chan struct{}, 1),
+		viewChanged: make(chan struct{}, 1),
+		sends:       make(chan struct{}, 128),
+		addrs:       map[crdt.ReplicaID]string{},
+		view:        map[crdt.ReplicaID]string{},
+		since:       map[crdt.ReplicaID]time.Time{},
+		bindings:    map[crdt.ReplicaID]string{},
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	seed := cfg.Seed
@@ -387,6 +397,11 @@ func (n *Node) signalChanged() {
 	default:
 	}
 }
+
+// ViewChanged returns a channel that receives (coalesced) whenever the
+// membership view changes, for consumers such as the federation
+// controller that act on liveness.
+func (n *Node) ViewChanged() <-chan struct{} { return n.viewChanged }
 
 // loop is the single goroutine driving the anti-entropy core.
 func (n *Node) loop() {
@@ -807,6 +822,10 @@ func (e *events) set(m *memberlist.Node, alive bool) {
 	}
 	e.n.mu.Unlock()
 	e.n.signalChanged()
+	select {
+	case e.n.viewChanged <- struct{}{}:
+	default:
+	}
 }
 
 // slogWriter routes memberlist's log lines to slog at debug level (its

@@ -154,6 +154,7 @@ func startController(ctx context.Context, cfg Config, st *crdt.Store, node *goss
 		}
 		return out
 	}
+	cc.LiveChanged = node.ViewChanged()
 	cc.Logger, cc.Registry = log.With("component", "federation"), reg
 	if cfg.Cluster.Tune != nil {
 		cfg.Cluster.Tune(&cc)
