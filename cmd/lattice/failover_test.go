@@ -93,9 +93,6 @@ func failoverLab(t *testing.T) (*federationHarness, *netLab) {
 	h.applyWeb(t, 12)
 	require.Eventually(t, func() bool {
 		r, d := h.readyDesired(indices(0, 6))
-		if os.Getenv("LATTICE_TEST_DEBUG") != "" {
-			t.Logf("ready %d desired %d", r, d)
-		}
 		return r == 12 && d == 12
 	}, time.Minute, 250*time.Millisecond)
 	return h, l
