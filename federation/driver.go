@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"math"
+	"slices"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -96,4 +98,29 @@ func resourceList(milliCPU, mem, pods int64) corev1.ResourceList {
 		corev1.ResourceMemory: *resource.NewQuantity(mem, resource.BinarySI),
 		corev1.ResourcePods:   *resource.NewQuantity(pods, resource.DecimalSI),
 	}
+}
+
+// nodeFree is what one node has left for new pods.
+type nodeFree struct{ cpu, mem, pods int64 }
+
+// fitFree counts pods with the given requests that fit in the nodes' free
+// resources, node by node, capped at 2^30.
+func fitFree(free []nodeFree, cpu, mem int64) int32 {
+	var total int64
+	for _, f := range free {
+		k := max(f.pods, 0)
+		if cpu > 0 {
+			k = min(k, max(f.cpu, 0)/cpu)
+		}
+		if mem > 0 {
+			k = min(k, max(f.mem, 0)/mem)
+		}
+		total += k
+	}
+	return int32(min(total, 1<<30))
+}
+
+// sortWorkloads orders statuses by namespace/name.
+func sortWorkloads(ws []WorkloadStatus) {
+	slices.SortFunc(ws, func(a, b WorkloadStatus) int { return strings.Compare(a.Key(), b.Key()) })
 }

@@ -235,47 +235,23 @@ func (e *Embedded) Workloads(context.Context) ([]WorkloadStatus, error) {
 				s.Ready++
 			}
 		}
-		s.Capacity = int32(len(wl.pods)) - s.Unschedulable + e.fitLocked(wl.cpu, wl.mem, free)
+		s.Capacity = int32(len(wl.pods)) - s.Unschedulable + fitFree(free, wl.cpu, wl.mem)
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b WorkloadStatus) int {
-		switch {
-		case a.Key() < b.Key():
-			return -1
-		case a.Key() > b.Key():
-			return 1
-		}
-		return 0
-	})
+	sortWorkloads(out)
 	return out, nil
 }
 
 // freeLocked returns each healthy node's free resources.
-func (e *Embedded) freeLocked() []node {
-	var out []node
+func (e *Embedded) freeLocked() []nodeFree {
+	var out []nodeFree
 	for _, n := range e.nodes {
 		if n.failed {
 			continue
 		}
-		out = append(out, node{cpu: e.cfg.NodeCPU.MilliValue() - n.cpu, mem: e.cfg.NodeMemory.Value() - n.mem, pods: e.cfg.PodsPerNode - n.pods})
+		out = append(out, nodeFree{cpu: e.cfg.NodeCPU.MilliValue() - n.cpu, mem: e.cfg.NodeMemory.Value() - n.mem, pods: int64(e.cfg.PodsPerNode - n.pods)})
 	}
 	return out
-}
-
-// fitLocked counts pods of the given requests fitting in free (per node).
-func (e *Embedded) fitLocked(cpu, mem int64, free []node) int32 {
-	var total int64
-	for _, n := range free {
-		k := int64(n.pods)
-		if cpu > 0 {
-			k = min(k, n.cpu/cpu)
-		}
-		if mem > 0 {
-			k = min(k, n.mem/mem)
-		}
-		total += max(k, 0)
-	}
-	return int32(min(total, 1<<30))
 }
 
 // Resources returns total capacity and free resources of healthy nodes.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -257,15 +256,7 @@ func (k *Kube) Workloads(context.Context) ([]WorkloadStatus, error) {
 		s.Capacity = max(placed, s.Ready) + fitFree(free, cpu, mem)
 		out = append(out, s)
 	}
-	slices.SortFunc(out, func(a, b WorkloadStatus) int {
-		switch {
-		case a.Key() < b.Key():
-			return -1
-		case a.Key() > b.Key():
-			return 1
-		}
-		return 0
-	})
+	sortWorkloads(out)
 	return out, nil
 }
 
@@ -278,11 +269,9 @@ func unschedulable(p *corev1.Pod) bool {
 	return false
 }
 
-type nodeFree struct{ cpu, mem, pods int64 }
-
 // freePerNode is each schedulable, ready node's allocatable minus the
 // requests of the pods bound to it.
-func (k *Kube) freePerNode() (map[string]*nodeFree, error) {
+func (k *Kube) freePerNode() ([]nodeFree, error) {
 	nodes, err := k.nodes.List(labels.Everything())
 	if err != nil {
 		return nil, err
@@ -310,7 +299,11 @@ func (k *Kube) freePerNode() (map[string]*nodeFree, error) {
 		}
 		f.pods--
 	}
-	return free, nil
+	out := make([]nodeFree, 0, len(free))
+	for _, f := range free {
+		out = append(out, *f) // only ever summed: order does not matter
+	}
+	return out, nil
 }
 
 func nodeReady(n *corev1.Node) bool {
@@ -320,21 +313,6 @@ func nodeReady(n *corev1.Node) bool {
 		}
 	}
 	return false
-}
-
-func fitFree(free map[string]*nodeFree, cpu, mem int64) int32 {
-	var total int64
-	for _, f := range free {
-		k := max(f.pods, 0)
-		if cpu > 0 {
-			k = min(k, max(f.cpu, 0)/cpu)
-		}
-		if mem > 0 {
-			k = min(k, max(f.mem, 0)/mem)
-		}
-		total += k
-	}
-	return int32(min(total, 1<<30))
 }
 
 // Resources sums the ready nodes' allocatable (capacity) and what their

@@ -33,8 +33,10 @@ type View struct {
 	memberIdx map[string]*Member
 }
 
-// index builds the lookup tables of reports and members.
+// index sorts Live and builds the lookup tables of reports and members;
+// the lookups below call it on first use.
 func (v *View) index() {
+	v.Live = slices.Sorted(slices.Values(v.Live))
 	v.reportIdx = make(map[[2]string]PlacementReport, len(v.Reports))
 	for _, r := range v.Reports {
 		v.reportIdx[[2]string{r.Member, r.Deployment}] = r
@@ -68,19 +70,24 @@ func rankKey(d *FederatedDeployment) string {
 }
 
 func (v *View) report(member, deployment string) (PlacementReport, bool) {
-	if v.reportIdx != nil {
-		r, ok := v.reportIdx[[2]string{member, deployment}]
-		return r, ok
+	if v.reportIdx == nil {
+		v.index()
 	}
-	for _, r := range v.Reports {
-		if r.Member == member && r.Deployment == deployment {
-			return r, true
-		}
+	r, ok := v.reportIdx[[2]string{member, deployment}]
+	return r, ok
+}
+
+func (v *View) member(name string) *Member {
+	if v.memberIdx == nil {
+		v.index()
 	}
-	return PlacementReport{}, false
+	return v.memberIdx[name]
 }
 
 func (v *View) live(m string) bool {
+	if v.memberIdx == nil {
+		v.index() // sorts Live
+	}
 	_, ok := slices.BinarySearch(v.Live, m)
 	return ok
 }
@@ -128,7 +135,6 @@ func (v *View) Candidates(d *FederatedDeployment) []Candidate {
 // federation never drops below what is ready. Workloads of deleted
 // deployments are removed. Pure and deterministic.
 func Reconcile(v View) Plan {
-	v.Live = slices.Sorted(slices.Values(v.Live))
 	v.index()
 	p := Plan{Assignments: map[string]Assignment{}}
 	local := map[string]WorkloadStatus{}
@@ -231,16 +237,7 @@ func (v *View) trusted(r PlacementReport) bool {
 	if !v.live(r.Member) {
 		return false
 	}
-	var m *Member
-	if v.memberIdx != nil {
-		m = v.memberIdx[r.Member]
-	} else {
-		for _, x := range v.Members {
-			if x.Name == r.Member {
-				m = x
-			}
-		}
-	}
+	m := v.member(r.Member)
 	if m == nil || m.Status.Incarnation != r.Incarnation {
 		return false
 	}
@@ -249,10 +246,8 @@ func (v *View) trusted(r PlacementReport) bool {
 }
 
 func (v *View) ownCapacity(d *FederatedDeployment) int32 {
-	for _, m := range v.Members {
-		if m.Name == v.Self && m.Status.Allocatable != nil {
-			return estimateCapacity(m.Status.Allocatable, &d.Spec.Template)
-		}
+	if m := v.member(v.Self); m != nil && m.Status.Allocatable != nil {
+		return estimateCapacity(m.Status.Allocatable, &d.Spec.Template)
 	}
 	return -1
 }
