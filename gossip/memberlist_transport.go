@@ -149,17 +149,11 @@ func (m *MemberlistTransport) send(b []byte, addr string) error {
 	if err != nil {
 		return err
 	}
-	s, err := pc.OpenUniStreamSync(ctx)
-	if err != nil {
-		return err
-	}
-	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	if _, err := s.Write(b); err != nil {
-		s.CancelWrite(1)
+	if err := pc.Send(ctx, b, 5*time.Second); err != nil {
 		return err
 	}
 	m.metrics.bytesOut(ALPNMembership, len(b))
-	return s.Close()
+	return nil
 }
 
 // PacketCh returns the channel of received packets.

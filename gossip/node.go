@@ -534,16 +534,7 @@ func (n *Node) sendOne(e Envelope, addr string) error {
 	if pc.Peer.Replica != e.To {
 		return fmt.Errorf("%s answers as %s, not %s", addr, pc.Peer.Replica, e.To)
 	}
-	s, err := pc.OpenUniStreamSync(ctx)
-	if err != nil {
-		return err
-	}
-	_ = s.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := s.Write(b); err != nil {
-		s.CancelWrite(1)
-		return err
-	}
-	if err := s.Close(); err != nil {
+	if err := pc.Send(ctx, b, 10*time.Second); err != nil {
 		return err
 	}
 	n.metrics.bytesOut(ALPNSync, len(b))
@@ -738,14 +729,7 @@ func (n *Node) rejoin() {
 	}
 	var addrs []string
 	known := n.knownPeers()
-	ids := slices.Sorted(func(yield func(crdt.ReplicaID) bool) {
-		for id := range known {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(known)) {
 		if id != n.self && !present[string(id)] {
 			addrs = append(addrs, known[id].Address)
 		}

@@ -337,6 +337,22 @@ func (t *Transport) register(pc *PeerConn, underLock func()) error {
 	return nil
 }
 
+// Send writes b as one unidirectional stream on pc (a frame or a
+// membership packet: the stream's end delimits it), giving the write at
+// most writeTimeout.
+func (pc *PeerConn) Send(ctx context.Context, b []byte, writeTimeout time.Duration) error {
+	s, err := pc.OpenUniStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if _, err := s.Write(b); err != nil {
+		s.CancelWrite(1)
+		return err
+	}
+	return s.Close()
+}
+
 // ErrBackoff means a recent dial to the address failed; the caller should
 // drop what it wanted to send (gossip retries on its own schedule).
 var ErrBackoff = errors.New("peer unreachable recently; not redialing yet")
