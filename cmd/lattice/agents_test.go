@@ -222,6 +222,40 @@ func (h *federationHarness) apply(i int, name string, n int) {
 	require.Equal(h.t, 0, code, errOut)
 }
 
+// webFederatedDeployment returns FederatedDeployment "web" in namespace ns
+// (none given when empty): spec lines specLines (each indented two spaces,
+// newline-terminated), then a one-container template requesting
+// 100m CPU and 64Mi.
+func webFederatedDeployment(ns, specLines string) string {
+	meta := "{name: web}"
+	if ns != "" {
+		meta = "{name: web, namespace: " + ns + "}"
+	}
+	return `apiVersion: federation.lattice.dev/v1alpha1
+kind: FederatedDeployment
+metadata: ` + meta + `
+spec:
+` + specLines + `  template:
+    template:
+      spec:
+        containers:
+        - name: web
+          image: nginx:1.27
+          resources: {requests: {cpu: 100m, memory: 64Mi}}
+`
+}
+
+// applyManifest writes manifest to DIR/web.yaml and applies it through the
+// member of dataDir, returning the command's output; it must succeed.
+func applyManifest(t *testing.T, bin, dir, dataDir, manifest string) string {
+	t.Helper()
+	path := filepath.Join(dir, "web.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(manifest), 0o600))
+	out, errOut, code := runBin(t, bin, "", "apply", "-f", path, "--data-dir", dataDir)
+	require.Equal(t, 0, code, errOut)
+	return out
+}
+
 func indices(from, to int) []int {
 	var out []int
 	for i := from; i < to; i++ {

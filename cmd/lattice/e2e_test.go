@@ -121,24 +121,7 @@ func TestEndToEnd(t *testing.T) {
 	require.Contains(t, upOut.String(), `Lattice federation "local" is up: 3 members`)
 	require.Contains(t, upOut.String(), "lattice status --dir "+root)
 
-	manifest := filepath.Join(root, "web.yaml")
-	require.NoError(t, os.WriteFile(manifest, []byte(`apiVersion: federation.lattice.dev/v1alpha1
-kind: FederatedDeployment
-metadata:
-  name: web
-spec:
-  replicas: 5
-  template:
-    template:
-      spec:
-        containers:
-        - name: web
-          image: nginx:1.27
-          resources: {requests: {cpu: 100m, memory: 64Mi}}
-`), 0o600))
-
-	out, errOut, code := runBin(t, bin, "", "apply", "-f", manifest, "--data-dir", dataDir)
-	require.Equal(t, 0, code, errOut)
+	out := applyManifest(t, bin, root, dataDir, webFederatedDeployment("", "  replicas: 5\n"))
 	require.Equal(t, "federateddeployment.federation.lattice.dev/web created\n", out)
 
 	// Every member runs its share; the status agrees.

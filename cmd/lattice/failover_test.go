@@ -6,8 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -64,23 +62,8 @@ func (h *federationHarness) readyDesired(idx []int) (ready, desired int32) {
 
 func (h *federationHarness) applyWeb(t *testing.T, replicas int) {
 	t.Helper()
-	path := filepath.Join(h.root, "web.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(fmt.Sprintf(`apiVersion: federation.lattice.dev/v1alpha1
-kind: FederatedDeployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: %d
-  replicaScheduling: {type: Divided}
-  template:
-    template:
-      spec:
-        containers:
-        - name: web
-          image: nginx:1.27
-          resources: {requests: {cpu: 100m, memory: 64Mi}}
-`, replicas)), 0o600))
-	_, errOut, code := runBin(t, h.bin, "", "apply", "-f", path, "--data-dir", h.agents[0].dir)
-	require.Equal(t, 0, code, errOut)
+	applyManifest(t, h.bin, h.root, h.agents[0].dir,
+		webFederatedDeployment("default", fmt.Sprintf("  replicas: %d\n  replicaScheduling: {type: Divided}\n", replicas)))
 }
 
 func failoverLab(t *testing.T) (*federationHarness, *netLab) {

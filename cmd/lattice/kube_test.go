@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,30 +29,15 @@ func TestKubeDriverFederation(t *testing.T) {
 	}
 	h.startAll()
 	h.waitViews(indices(0, 2), 2, 30*time.Second)
-	fd := filepath.Join(h.root, "web.yaml")
-	write := func(spec string) {
-		require.NoError(t, os.WriteFile(fd, []byte(`apiVersion: federation.lattice.dev/v1alpha1
-kind: FederatedDeployment
-metadata: {name: web, namespace: shop}
-spec:
-`+spec), 0o600))
-		_, errOut, code := runBin(t, bin, "", "apply", "-f", fd, "--data-dir", h.agents[0].dir)
-		require.Equal(t, 0, code, errOut)
+	write := func(specLines string) {
+		applyManifest(t, bin, h.root, h.agents[0].dir, webFederatedDeployment("shop", specLines))
 	}
-	const template = `  template:
-    template:
-      spec:
-        containers:
-        - name: web
-          image: nginx:1.27
-          resources: {requests: {cpu: 100m, memory: 64Mi}}
-`
 	write(`  replicas: 4
   overrides:
   - cluster: member-2
     images: {web: "nginx:1.28"}
     labels: {tier: edge}
-` + template)
+`)
 
 	// The Deployment appears in the real cluster with the override.
 	require.Eventually(t, func() bool {
@@ -74,7 +57,7 @@ spec:
 	}, 30*time.Second, 250*time.Millisecond, "status: %s", status)
 
 	// No longer assigned: the Deployment is removed from the cluster.
-	write("  replicas: 4\n  placement: {clusterSelector: {matchExpressions: [{key: env, operator: DoesNotExist}]}}\n" + template)
+	write("  replicas: 4\n  placement: {clusterSelector: {matchExpressions: [{key: env, operator: DoesNotExist}]}}\n")
 	require.Eventually(t, func() bool {
 		return strings.Contains(kubectlOut(cp, "get", "deployment", "web", "-n", "shop"), "NotFound")
 	}, 60*time.Second, 500*time.Millisecond)
