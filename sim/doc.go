@@ -1,11 +1,31 @@
 // Package sim is Lattice's deterministic discrete-event simulator.
 //
-// It owns the event engine and virtual clock, the network and topology model
-// (latency, loss, partitions), a SWIM failure-detector model, scenarios, and
-// metrics and plots. It imports and drives the real protocol cores (crdt
-// replicas, anti-entropy sessions, the federation scheduler) rather than
-// re-implementing them; the same seed yields byte-identical results. It never
-// reads the wall clock.
+// It owns the event engine and virtual clock (engine.go), the network and
+// topology model (network.go: per-region-pair latency, loss, bandwidth,
+// partitions), a SWIM failure-detector model with memberlist's LAN/WAN
+// parameters (swim.go), scenarios (scenario.go, scenarios/*.yaml), and
+// metrics, CSV/JSON output and SVG plots (metrics.go, output.go, svg.go).
 //
-// This package is a placeholder; it lands in a later issue.
+// It imports and drives the real protocol cores rather than re-implementing
+// them: every member holds a real crdt.Replica with an HLC fed from the
+// virtual clock, a real gossip.Sync (the anti-entropy session core) decides
+// what to send, every message is encoded and decoded with crdt's wire codec
+// (so bandwidth is counted from real encoded sizes and members never share
+// memory), and federation scenarios run the real federation.Reconcile (and
+// through it federation.Schedule) over federation.Embedded clusters.
+//
+// What is modelled rather than run: the network (no QUIC), memberlist (the
+// SWIM model in swim.go decides each member's live view), the local
+// Kubernetes cluster (federation.Embedded, a pod-start delay), and durable
+// writes (a configurable per-message processing delay stands in for badger's
+// fsync on the receiving side).
+//
+// Determinism: the simulation is single-threaded, all randomness comes from
+// PCG generators seeded from the scenario seed, map iteration never decides
+// an outcome, and virtual time starts at a fixed epoch. The same scenario and
+// seed give byte-identical timeseries.csv and summary.json, except the
+// fields measured on the host (wall_seconds, events_per_second,
+// peak_heap_bytes), which live in summary.json's "host" object so that a
+// comparison can drop exactly that object. The package never reads the wall
+// clock: the runner is handed a wall-clock function by its caller.
 package sim

@@ -1,0 +1,216 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/gossip"
+)
+
+// member is one simulated member: the real replication core (crdt.Replica
+// with an HLC on the virtual clock) and the real anti-entropy session core
+// (gossip.Sync), plus the simulator's bookkeeping.
+type member struct {
+	idx    int32
+	id     crdt.ReplicaID
+	name   string
+	region int32
+	alive  bool
+	// gen changes on every crash and restart: events scheduled for an
+	// earlier life of the member carry the old gen and are ignored.
+	gen  int64
+	inc  int  // incarnation, for the federation controller
+	left bool // departed for good (churn)
+
+	clock *crdt.Clock
+	rep   *recordingReplica
+	sync  *gossip.Sync
+	// tickAt is when the next Sync tick is queued (-1: none).
+	tickAt int64
+	// busyUntil is when the member finishes processing the messages it
+	// has accepted: gossip.Node handles its inbox one message at a time,
+	// each durable before the next, so a busy member queues.
+	busyUntil int64
+
+	peers      []int32 // anti-entropy peers (see peers.go)
+	peersDirty bool
+
+	ctl *controller // federation controller model, when the scenario has one
+}
+
+// recordingReplica adapts a crdt.Replica to gossip.Replica like
+// gossip.MemoryReplica does, and also keeps the crdt.Update of the last
+// Step so the simulator can see which writes it applied (convergence).
+type recordingReplica struct {
+	r    *crdt.Replica
+	last crdt.Update
+}
+
+func (a *recordingReplica) ID() crdt.ReplicaID { return a.r.ID() }
+
+func (a *recordingReplica) DeltaFor(peer crdt.ReplicaID) (*crdt.DeltaMsg, error) {
+	return a.r.DeltaFor(peer)
+}
+
+func (a *recordingReplica) StartRepair(peer crdt.ReplicaID) (*crdt.DigestMsg, error) {
+	return a.r.StartRepair(peer), nil
+}
+
+func (a *recordingReplica) Step(m crdt.Message) (crdt.Message, error) {
+	u, reply, err := a.r.Step(m)
+	a.last = u
+	return reply, err
+}
+
+// newMember builds member i's cores. Its Sync seed is derived from the
+// scenario seed, so peer choices are reproducible.
+func (w *World) newMember(i int32, region int32) (*member, error) {
+	id := crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i))
+	m := &member{idx: i, id: id, name: fmt.Sprintf("member-%d", i+1), region: region, tickAt: -1}
+	m.clock = crdt.NewClock(virtualClock{eng: &w.eng}, 0)
+	rep, err := crdt.NewReplica(crdt.DefaultReplicaConfig(id, m.clock))
+	if err != nil {
+		return nil, fmt.Errorf("member %d: %w", i, err)
+	}
+	m.rep = &recordingReplica{r: rep}
+	if err := w.newSync(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// newSync gives m a fresh session core, as a restarted node gets: session
+// state (in-flight deltas, open repairs) is not durable; the replica is.
+func (w *World) newSync(m *member) error {
+	s, err := gossip.NewSync(w.syncCfg, m.rep, splitmix(w.sc.Seed^uint64(m.idx)<<20^uint64(m.gen)))
+	if err != nil {
+		return fmt.Errorf("member %d: %w", m.idx, err)
+	}
+	m.sync = s
+	return nil
+}
+
+// splitmix is SplitMix64's finalizer: it spreads related seeds apart.
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// scheduleTick queues m's next Sync tick at the time Sync asks for,
+// unless one is already queued no later.
+func (w *World) scheduleTick(m *member) {
+	next := m.sync.NextTick()
+	at := w.eng.now
+	if !next.IsZero() {
+		at = max(at, fromTime(next))
+	}
+	if m.tickAt >= 0 && m.tickAt <= at {
+		return
+	}
+	m.tickAt = at
+	w.eng.Schedule(at, evSyncTick, m.idx, m.gen)
+}
+
+// syncTick runs Sync.Tick, exactly as gossip.Node's loop does.
+func (w *World) syncTick(i int32, gen int64) {
+	m := w.members[i]
+	if !m.alive || gen != m.gen || w.eng.now != m.tickAt {
+		return // stale: the member crashed or a sooner tick replaced it
+	}
+	m.tickAt = -1
+	out, err := m.sync.Tick(toTime(w.eng.now))
+	if err != nil {
+		w.met.syncErrors++
+	}
+	w.sendAll(m, out)
+	w.scheduleTick(m)
+}
+
+// msgSlot is a message on the wire.
+type msgSlot struct {
+	from int32
+	gen  int64 // receiver's gen when sent
+	wire []byte
+}
+
+// sendAll puts Sync's envelopes on the wire: each is encoded with the real
+// codec (its size is what the bandwidth metric counts), delayed by the
+// link model and maybe lost; it is decoded at delivery, so members never
+// share memory, as over QUIC.
+func (w *World) sendAll(from *member, out []gossip.Envelope) {
+	for _, env := range out {
+		to, ok := w.byID[env.To]
+		if !ok {
+			continue
+		}
+		wire, err := gossip.EncodeFrame(env.Msg)
+		if err != nil {
+			w.met.syncErrors++
+			continue
+		}
+		w.met.sent(w.eng.now, len(wire))
+		tm := w.members[to]
+		if !w.nw.sameSide(from.idx, to) {
+			continue // partitioned: the connection attempt fails
+		}
+		lm := w.nw.link(from.region, tm.region)
+		if lm.lost(w.rng) {
+			continue
+		}
+		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, wire: wire})
+		w.eng.Schedule(w.eng.now+lm.delay(w.rng, len(wire)), evArrive, to, int64(slot))
+	}
+}
+
+func (w *World) allocMsg(s msgSlot) int32 {
+	if n := len(w.freeMsgs); n > 0 {
+		i := w.freeMsgs[n-1]
+		w.freeMsgs = w.freeMsgs[:n-1]
+		w.msgs[i] = s
+		return i
+	}
+	w.msgs = append(w.msgs, s)
+	return int32(len(w.msgs) - 1)
+}
+
+// arrive queues an arrived message at its receiver: it is handled once
+// the receiver has processed everything before it, plus its own
+// processing time (Topology.ProcessDelay, ProcessSigma).
+func (w *World) arrive(to int32, slot int32) {
+	m := w.members[to]
+	if w.nw.process == 0 {
+		w.deliver(to, slot)
+		return
+	}
+	done := max(w.eng.now, m.busyUntil) + w.nw.processTime(w.rng)
+	m.busyUntil = done
+	w.eng.Schedule(done, evDeliver, to, int64(slot))
+}
+
+// deliver hands a message to its receiver's Sync, as gossip.Node.receive
+// does, then records which tracked writes it applied.
+func (w *World) deliver(to int32, slot int32) {
+	s := w.msgs[slot]
+	w.msgs[slot] = msgSlot{}
+	w.freeMsgs = append(w.freeMsgs, slot)
+	m := w.members[to]
+	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, to) {
+		return // the receiver crashed, restarted or was cut off meanwhile
+	}
+	msg, err := gossip.DecodeFrame(s.wire, crdt.DefaultLimits())
+	if err != nil {
+		w.met.syncErrors++
+		return
+	}
+	m.rep.last = crdt.Update{}
+	out, err := m.sync.Receive(toTime(w.eng.now), msg)
+	if err != nil && !errors.Is(err, crdt.ErrUnknownSession) {
+		w.met.syncErrors++
+	}
+	w.noteApplied(m, msg)
+	w.sendAll(m, out)
+	w.scheduleTick(m)
+}

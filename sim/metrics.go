@@ -1,0 +1,166 @@
+package sim
+
+import (
+	"slices"
+
+	"github.com/lattice-federation/lattice/crdt"
+)
+
+// Convergence of a write: the virtual time from the write at its origin
+// until the last member of its target set has applied it. The target set
+// is every member alive and on the origin's partition side when the write
+// is made; a target that crashes before applying it leaves the set (the
+// write has then reached every target still alive). "Applied" means the
+// member's replica took the write's dot into its causal context: by a delta
+// (the dot arrives in the delta's dot set) or by a digest repair (checked
+// against the replica's context after the repair). Writes still unconverged
+// at the end are counted, not guessed.
+type writeRec struct {
+	dot       crdt.Dot
+	at        int64
+	need      bitset
+	remaining int
+}
+
+// metrics accumulates what the summary and the time series report. It
+// holds only virtual-time quantities: nothing here depends on the host.
+type metrics struct {
+	pending   map[crdt.Dot]*writeRec
+	latencies []int64 // converged writes, ns
+	writes    int
+
+	bytesTotal   uint64
+	msgsTotal    uint64
+	bytesWindow  uint64
+	syncErrors   uint64
+	crashedAt    map[int32]int64
+	detections   []int64
+	falseDeaths  int
+	belowDesired int64 // ns with ready < desired
+	lastReadyAt  int64
+	lastReady    int32
+	desired      int32
+	healAt       int64 // last heal, -1 none
+	healConv     []int64
+	memberSecs   float64 // integral of alive members over time, s
+}
+
+func newMetrics() *metrics {
+	return &metrics{pending: map[crdt.Dot]*writeRec{}, crashedAt: map[int32]int64{}, healAt: -1}
+}
+
+func (m *metrics) sent(_ int64, size int) {
+	m.bytesTotal += uint64(size)
+	m.bytesWindow += uint64(size)
+	m.msgsTotal++
+}
+
+// track starts tracking a write made by origin.
+func (w *World) track(origin int32, dot crdt.Dot) {
+	rec := &writeRec{dot: dot, at: w.eng.now, need: newBitset(len(w.members))}
+	side := w.nw.side[origin]
+	for j, m := range w.members {
+		if int32(j) != origin && m.alive && w.nw.side[j] == side {
+			rec.need.set(int32(j))
+			rec.remaining++
+		}
+	}
+	w.met.writes++
+	if rec.remaining == 0 {
+		w.met.latencies = append(w.met.latencies, 0)
+		return
+	}
+	w.met.pending[dot] = rec
+}
+
+func (w *World) applied(rec *writeRec, j int32) {
+	if !rec.need.has(j) {
+		return
+	}
+	rec.need.clear(j)
+	rec.remaining--
+	if rec.remaining == 0 {
+		w.met.latencies = append(w.met.latencies, w.eng.now-rec.at)
+		delete(w.met.pending, rec.dot)
+		if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
+			w.scheduleNextWrite(w.eng.now)
+		}
+	}
+}
+
+// noteApplied records the tracked writes member m applied with msg.
+func (w *World) noteApplied(m *member, msg crdt.Message) {
+	if len(w.met.pending) == 0 {
+		return
+	}
+	u := &m.rep.last
+	switch msg.(type) {
+	case *crdt.DeltaMsg:
+		if u.Entry != nil {
+			for _, d := range u.Entry.Dots {
+				if rec, ok := w.met.pending[d]; ok {
+					w.applied(rec, m.idx)
+				}
+			}
+		}
+	case *crdt.RepairMsg:
+		if u.Empty() {
+			return
+		}
+		ctx := m.rep.r.Context()
+		for _, rec := range w.pendingSorted() {
+			if rec.need.has(m.idx) && ctx.Contains(rec.dot) {
+				w.applied(rec, m.idx)
+			}
+		}
+	}
+}
+
+// pendingSorted lists pending writes in write order (map order must not
+// decide the order convergences are recorded in).
+func (w *World) pendingSorted() []*writeRec {
+	out := make([]*writeRec, 0, len(w.met.pending))
+	for _, r := range w.met.pending {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b *writeRec) int {
+		if a.at != b.at {
+			return int(a.at - b.at)
+		}
+		if a.dot.Replica != b.dot.Replica {
+			if a.dot.Replica < b.dot.Replica {
+				return -1
+			}
+			return 1
+		}
+		return int(a.dot.Seq) - int(b.dot.Seq)
+	})
+	return out
+}
+
+// dropTarget removes a crashed or departed member from every pending
+// write's target set.
+func (w *World) dropTarget(j int32) {
+	for _, rec := range w.pendingSorted() {
+		w.applied(rec, j)
+	}
+}
+
+func (m *metrics) deathDeclared(t int32, now int64) {
+	if at, ok := m.crashedAt[t]; ok {
+		m.detections = append(m.detections, now-at)
+		delete(m.crashedAt, t)
+		return
+	}
+	m.falseDeaths++
+}
+
+// quantile returns the q-quantile (nearest rank) of sorted xs, in seconds.
+func quantile(sorted []int64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q*float64(len(sorted))+0.999999999) - 1
+	i = max(0, min(len(sorted)-1, i))
+	return float64(sorted[i]) / 1e9
+}

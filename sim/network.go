@@ -1,0 +1,99 @@
+package sim
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// network models the links between members: a one-way delay drawn from a
+// log-normal distribution per region pair plus serialization at the link's
+// bandwidth, independent loss, and partition sides. It has no queues: a
+// link never congests. That is a deliberate simplification; the scenarios
+// keep traffic far below link capacity (bytes_per_member_per_second in the
+// summary shows how far), so queueing would not change the result.
+type network struct {
+	nRegions int
+	links    []linkModel // nRegions*nRegions, row-major by (from, to)
+	process  int64       // receiver processing time (median), ns
+	procSig  float64     // log-normal sigma of the processing time
+	side     []int32     // partition side per member; all 0 when healed
+}
+
+type linkModel struct {
+	median  float64 // ns
+	sigma   float64
+	loss    float64
+	nsPerB  float64 // serialization: ns per byte (0: unlimited)
+	meanRTT int64   // 2 x mean one-way, ns (for SWIM's timeout checks)
+}
+
+func newLinkModel(l Link) linkModel {
+	m := linkModel{median: float64(l.Latency.Median), sigma: l.Latency.Sigma, loss: l.Loss}
+	if l.BandwidthMbps > 0 {
+		m.nsPerB = 8e3 / l.BandwidthMbps // 8 bits per byte / (Mbps = bits per µs) → ns
+	}
+	// Mean of a log-normal: median * exp(sigma^2 / 2).
+	m.meanRTT = int64(2 * m.median * math.Exp(m.sigma*m.sigma/2))
+	return m
+}
+
+func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
+	n := len(t.Regions)
+	nw := &network{nRegions: n, links: make([]linkModel, n*n), process: int64(t.ProcessDelay), procSig: t.ProcessSigma, side: make([]int32, members)}
+	def := newLinkModel(t.DefaultLink)
+	inter := def
+	if t.InterRegionLink != nil {
+		inter = newLinkModel(*t.InterRegionLink)
+	}
+	for a := range n {
+		for b := range n {
+			if a == b {
+				nw.links[a*n+b] = def
+			} else {
+				nw.links[a*n+b] = inter
+			}
+		}
+	}
+	for _, pl := range t.Links {
+		a, b := regionIdx[pl.From], regionIdx[pl.To]
+		m := newLinkModel(pl.Link)
+		nw.links[a*n+b], nw.links[b*n+a] = m, m
+	}
+	return nw
+}
+
+func (nw *network) link(ra, rb int32) *linkModel { return &nw.links[int(ra)*nw.nRegions+int(rb)] }
+
+// delay draws the one-way delivery delay of a message of size bytes.
+func (lm *linkModel) delay(rng *rand.Rand, size int) int64 {
+	d := lm.median
+	if lm.sigma > 0 {
+		d *= math.Exp(lm.sigma * rng.NormFloat64())
+	}
+	return int64(d + lm.nsPerB*float64(size))
+}
+
+// processTime draws one message's processing time at the receiver.
+func (nw *network) processTime(rng *rand.Rand) int64 {
+	if nw.procSig == 0 {
+		return nw.process
+	}
+	return int64(float64(nw.process) * math.Exp(nw.procSig*rng.NormFloat64()))
+}
+
+// lost draws whether a message is dropped.
+func (lm *linkModel) lost(rng *rand.Rand) bool { return lm.loss > 0 && rng.Float64() < lm.loss }
+
+// sameSide reports whether a and b can reach each other (partitions only;
+// liveness is the caller's business).
+func (nw *network) sameSide(a, b int32) bool { return nw.side[a] == nw.side[b] }
+
+// grow makes room for a joining member.
+func (nw *network) grow(n int) {
+	for len(nw.side) < n {
+		nw.side = append(nw.side, 0)
+	}
+}
+
+func durNS(d time.Duration) int64 { return int64(d) }

@@ -1,0 +1,512 @@
+package sim
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed scenarios/*.yaml
+var builtin embed.FS
+
+// Limits on scenario input: generous for real use, tight enough that a bad
+// file cannot ask for a simulation that never ends or exhausts memory.
+const (
+	MaxMembers    = 100_000
+	MaxDuration   = 24 * time.Hour
+	maxRegions    = 64
+	maxEvents     = 10_000
+	maxKeys       = 100_000
+	maxValueBytes = 64 << 10
+	maxWriteRate  = 100_000
+	maxScenario   = 1 << 20
+)
+
+// Scenario is a simulation input: topology, timing profile, workload and a
+// timeline of faults. Field names are the YAML keys; unknown keys are
+// rejected.
+type Scenario struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	// Members is the initial member count (CLI --members overrides).
+	Members int `yaml:"members"`
+	// Duration is the virtual time simulated (CLI --duration overrides).
+	Duration time.Duration `yaml:"duration"`
+	// Seed fixes every random choice (CLI --seed overrides).
+	Seed uint64 `yaml:"seed"`
+	// Profile selects memberlist's and anti-entropy's timing: lan or wan.
+	Profile string `yaml:"profile"`
+	// PeerView bounds the anti-entropy peers each member is given (see
+	// DefaultPeerView); 0 picks the default.
+	PeerView int         `yaml:"peer_view"`
+	Topology Topology    `yaml:"topology"`
+	Workload Workload    `yaml:"workload"`
+	Events   []Event     `yaml:"events"`
+	Deploy   *DeploySpec `yaml:"deployment"`
+	// SampleInterval is the time-series resolution (default 1s).
+	SampleInterval time.Duration `yaml:"sample_interval"`
+}
+
+// Topology is the network: regions, links between them, and the per-message
+// processing delay at the receiver.
+type Topology struct {
+	Regions []Region `yaml:"regions"`
+	// DefaultLink applies within a region; InterRegionLink between regions,
+	// unless Links names the pair.
+	DefaultLink     Link       `yaml:"default_link"`
+	InterRegionLink *Link      `yaml:"inter_region_link"`
+	Links           []PairLink `yaml:"links"`
+	// ProcessDelay is added to every anti-entropy message at the receiver:
+	// it stands in for the durable write (badger sync) a member completes
+	// before it acts on or acknowledges a message.
+	ProcessDelay time.Duration `yaml:"process_delay"`
+	// ProcessSigma makes the processing time log-normal around
+	// ProcessDelay (the sigma of the underlying normal; 0: fixed).
+	ProcessSigma float64 `yaml:"process_sigma"`
+}
+
+// Region is a group of members; Weight is its share of members.
+type Region struct {
+	Name   string  `yaml:"name"`
+	Weight float64 `yaml:"weight"`
+}
+
+// Link is a one-way network path model.
+type Link struct {
+	// Latency is log-normal: Median and Sigma (of the underlying normal).
+	Latency Latency `yaml:"latency"`
+	// Loss is the probability a message is dropped.
+	Loss float64 `yaml:"loss"`
+	// BandwidthMbps adds serialization delay size*8/bandwidth (no queueing).
+	BandwidthMbps float64 `yaml:"bandwidth_mbps"`
+}
+
+// Latency is a log-normal one-way delay distribution.
+type Latency struct {
+	Median time.Duration `yaml:"median"`
+	Sigma  float64       `yaml:"sigma"`
+}
+
+// PairLink overrides the link between two regions (both directions).
+type PairLink struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+	Link Link   `yaml:",inline"`
+}
+
+// Workload is the write load on replicated objects.
+type Workload struct {
+	// WritesPerSecond across the federation; each write goes to a random
+	// alive member (0: no writes).
+	WritesPerSecond float64 `yaml:"writes_per_second"`
+	// Arrival is poisson (exponential gaps), periodic, or sequential: the
+	// next write Gap after the previous one converged (a closed loop, as
+	// gossip's BenchmarkConvergence does with a 100 ms gap).
+	Arrival string `yaml:"arrival"`
+	// Gap is the pause after convergence for sequential arrival.
+	Gap time.Duration `yaml:"gap"`
+	// Keys is the number of distinct objects written (default 100).
+	Keys int `yaml:"keys"`
+	// ValueBytes pads each object to about this size (default 256).
+	ValueBytes int `yaml:"value_bytes"`
+	// Start and Stop bound the writes in virtual time (Stop 0: the end).
+	Start time.Duration `yaml:"start"`
+	Stop  time.Duration `yaml:"stop"`
+}
+
+// Event is one timeline entry; exactly one action is set.
+type Event struct {
+	At        time.Duration `yaml:"at"`
+	Partition *Partition    `yaml:"partition"`
+	Heal      bool          `yaml:"heal"`
+	Crash     *Selector     `yaml:"crash"`
+	Restart   *Selector     `yaml:"restart"`
+	Churn     *Churn        `yaml:"churn"`
+	WriteRate *float64      `yaml:"write_rate"`
+}
+
+// Partition splits the members into sides that cannot reach each other.
+type Partition struct {
+	// Fraction puts the first Fraction of members (by index) on side 1.
+	Fraction float64 `yaml:"fraction"`
+	// Regions lists the sides by region name; unlisted regions join side 0.
+	Regions [][]string `yaml:"regions"`
+}
+
+// Selector picks members: by index, by fraction (the first of a random
+// permutation), by region, or every crashed member (restart only).
+type Selector struct {
+	Members  []int   `yaml:"members"`
+	Fraction float64 `yaml:"fraction"`
+	Region   string  `yaml:"region"`
+	Crashed  bool    `yaml:"crashed"`
+}
+
+// Churn replaces Fraction of the members over Over: each step one random
+// alive member leaves and one new member joins.
+type Churn struct {
+	Fraction float64       `yaml:"fraction"`
+	Over     time.Duration `yaml:"over"`
+}
+
+// DeploySpec adds one FederatedDeployment and runs the real federation
+// controller logic (Reconcile, Schedule) on every member.
+type DeploySpec struct {
+	At       time.Duration `yaml:"at"`
+	Replicas int32         `yaml:"replicas"`
+	// MaxClusters bounds the members used (0: all).
+	MaxClusters int32 `yaml:"max_clusters"`
+	// PodStartDelay is how long a placed pod takes to become ready
+	// (federation.Embedded's StartDelay).
+	PodStartDelay time.Duration `yaml:"pod_start_delay"`
+	// ControllerInterval is how often each member reconciles (and at once
+	// when its live view changes).
+	ControllerInterval time.Duration `yaml:"controller_interval"`
+}
+
+// DefaultPeerView is the anti-entropy peer view: every live member up to
+// fullViewLimit members, a random partial view of this size beyond.
+const (
+	fullViewLimit   = 256
+	DefaultPeerView = 32
+)
+
+// Overrides are the CLI's adjustments to a scenario (zero: keep).
+type Overrides struct {
+	Members  int
+	Seed     *uint64
+	Duration time.Duration
+}
+
+// LoadScenario reads a scenario by built-in name ("steady") or file path.
+func LoadScenario(nameOrPath string) (*Scenario, error) {
+	var raw []byte
+	var err error
+	if strings.ContainsAny(nameOrPath, "/\\") || strings.HasSuffix(nameOrPath, ".yaml") || strings.HasSuffix(nameOrPath, ".yml") {
+		raw, err = os.ReadFile(nameOrPath)
+		if err != nil {
+			return nil, fmt.Errorf("scenario file: %w", err)
+		}
+	} else {
+		raw, err = builtin.ReadFile(path.Join("scenarios", nameOrPath+".yaml"))
+		if err != nil {
+			return nil, fmt.Errorf("no built-in scenario %q (built-in: %s; or give a path to a .yaml file)", nameOrPath, strings.Join(BuiltinScenarios(), ", "))
+		}
+	}
+	sc, err := ParseScenario(raw)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %s: %w", nameOrPath, err)
+	}
+	return sc, nil
+}
+
+// BuiltinScenarios lists the embedded scenario names.
+func BuiltinScenarios() []string {
+	ents, _ := builtin.ReadDir("scenarios")
+	var out []string
+	for _, e := range ents {
+		out = append(out, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ParseScenario decodes and validates a scenario, applying defaults.
+// Unknown fields, trailing documents and out-of-range values are errors.
+func ParseScenario(raw []byte) (*Scenario, error) {
+	if len(raw) > maxScenario {
+		return nil, fmt.Errorf("scenario is %d bytes, max %d", len(raw), maxScenario)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	var sc Scenario
+	if err := dec.Decode(&sc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("scenario is empty")
+		}
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	var extra any
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("decode: more than one YAML document")
+	}
+	sc.applyDefaults()
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	return &sc, nil
+}
+
+func (sc *Scenario) applyDefaults() {
+	if sc.Profile == "" {
+		sc.Profile = "lan"
+	}
+	if len(sc.Topology.Regions) == 0 {
+		sc.Topology.Regions = []Region{{Name: "default", Weight: 1}}
+	}
+	for i := range sc.Topology.Regions {
+		if sc.Topology.Regions[i].Weight == 0 {
+			sc.Topology.Regions[i].Weight = 1
+		}
+	}
+	if sc.Topology.DefaultLink.Latency.Median == 0 {
+		sc.Topology.DefaultLink = DefaultLANLink()
+	}
+	if sc.Workload.Arrival == "" {
+		sc.Workload.Arrival = "poisson"
+	}
+	if sc.Workload.Keys == 0 {
+		sc.Workload.Keys = 100
+	}
+	if sc.Workload.ValueBytes == 0 {
+		sc.Workload.ValueBytes = 256
+	}
+	if sc.SampleInterval == 0 {
+		sc.SampleInterval = time.Second
+	}
+	if d := sc.Deploy; d != nil {
+		if d.PodStartDelay == 0 {
+			d.PodStartDelay = 2 * time.Second
+		}
+		if d.ControllerInterval == 0 {
+			d.ControllerInterval = time.Second
+		}
+	}
+}
+
+// DefaultLANLink is the calibrated in-region link (see BENCHMARKS.md,
+// Simulator: validation): loopback QUIC one-way latency.
+func DefaultLANLink() Link {
+	return Link{Latency: Latency{Median: 200 * time.Microsecond, Sigma: 0.3}, BandwidthMbps: 10_000}
+}
+
+// Apply sets the CLI overrides and re-validates.
+func (sc *Scenario) Apply(o Overrides) error {
+	if o.Members != 0 {
+		sc.Members = o.Members
+	}
+	if o.Seed != nil {
+		sc.Seed = *o.Seed
+	}
+	if o.Duration != 0 {
+		sc.Duration = o.Duration
+	}
+	return sc.Validate()
+}
+
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+func checkFraction(what string, f float64) error {
+	if !finite(f) || f < 0 || f > 1 {
+		return fmt.Errorf("%s %v: want a fraction in [0, 1]", what, f)
+	}
+	return nil
+}
+
+func (l Link) validate(what string) error {
+	switch {
+	case l.Latency.Median <= 0 || l.Latency.Median > time.Minute:
+		return fmt.Errorf("%s: latency median %s: want (0, 1m]", what, l.Latency.Median)
+	case !finite(l.Latency.Sigma) || l.Latency.Sigma < 0 || l.Latency.Sigma > 3:
+		return fmt.Errorf("%s: latency sigma %v: want [0, 3]", what, l.Latency.Sigma)
+	case !finite(l.BandwidthMbps) || l.BandwidthMbps < 0 || l.BandwidthMbps > 1e6:
+		return fmt.Errorf("%s: bandwidth_mbps %v: want [0, 1e6] (0: unlimited)", what, l.BandwidthMbps)
+	}
+	if err := checkFraction(what+": loss", l.Loss); err != nil {
+		return err
+	}
+	if l.Loss >= 1 {
+		return fmt.Errorf("%s: loss 1 drops every message; use a partition", what)
+	}
+	return nil
+}
+
+// Validate checks ranges and cross-references.
+func (sc *Scenario) Validate() error {
+	switch {
+	case sc.Members < 1 || sc.Members > MaxMembers:
+		return fmt.Errorf("members %d: want 1 to %d", sc.Members, MaxMembers)
+	case sc.Duration <= 0 || sc.Duration > MaxDuration:
+		return fmt.Errorf("duration %s: want more than 0 and at most %s", sc.Duration, MaxDuration)
+	case sc.Profile != "lan" && sc.Profile != "wan":
+		return fmt.Errorf("profile %q: want lan or wan", sc.Profile)
+	case sc.PeerView < 0 || sc.PeerView > MaxMembers:
+		return fmt.Errorf("peer_view %d: want 0 (default) to %d", sc.PeerView, MaxMembers)
+	case sc.SampleInterval < 10*time.Millisecond || sc.SampleInterval > time.Hour:
+		return fmt.Errorf("sample_interval %s: want 10ms to 1h", sc.SampleInterval)
+	case len(sc.Topology.Regions) > maxRegions:
+		return fmt.Errorf("%d regions: max %d", len(sc.Topology.Regions), maxRegions)
+	case len(sc.Events) > maxEvents:
+		return fmt.Errorf("%d events: max %d", len(sc.Events), maxEvents)
+	}
+	regions := map[string]bool{}
+	for _, r := range sc.Topology.Regions {
+		if r.Name == "" || regions[r.Name] {
+			return fmt.Errorf("region %q: names must be non-empty and unique", r.Name)
+		}
+		if !finite(r.Weight) || r.Weight <= 0 || r.Weight > 1e6 {
+			return fmt.Errorf("region %s: weight %v: want (0, 1e6]", r.Name, r.Weight)
+		}
+		regions[r.Name] = true
+	}
+	t := sc.Topology
+	if err := t.DefaultLink.validate("default_link"); err != nil {
+		return err
+	}
+	if t.InterRegionLink != nil {
+		if err := t.InterRegionLink.validate("inter_region_link"); err != nil {
+			return err
+		}
+	}
+	for _, l := range t.Links {
+		if !regions[l.From] || !regions[l.To] {
+			return fmt.Errorf("link %s-%s: unknown region", l.From, l.To)
+		}
+		if err := l.Link.validate("link " + l.From + "-" + l.To); err != nil {
+			return err
+		}
+	}
+	if t.ProcessDelay < 0 || t.ProcessDelay > time.Minute {
+		return fmt.Errorf("process_delay %s: want [0, 1m]", t.ProcessDelay)
+	}
+	if !finite(t.ProcessSigma) || t.ProcessSigma < 0 || t.ProcessSigma > 3 {
+		return fmt.Errorf("process_sigma %v: want [0, 3]", t.ProcessSigma)
+	}
+	if err := sc.Workload.validate(); err != nil {
+		return err
+	}
+	for i, e := range sc.Events {
+		if err := e.validate(regions); err != nil {
+			return fmt.Errorf("events[%d] (at %s): %w", i, e.At, err)
+		}
+	}
+	if d := sc.Deploy; d != nil {
+		switch {
+		case d.Replicas < 1 || d.Replicas > 100_000:
+			return fmt.Errorf("deployment replicas %d: want 1 to 100000", d.Replicas)
+		case d.MaxClusters < 0:
+			return fmt.Errorf("deployment max_clusters %d: must not be negative", d.MaxClusters)
+		case d.At < 0:
+			return fmt.Errorf("deployment at %s: must not be negative", d.At)
+		case d.PodStartDelay < 0 || d.PodStartDelay > time.Hour:
+			return fmt.Errorf("deployment pod_start_delay %s: want [0, 1h]", d.PodStartDelay)
+		case d.ControllerInterval < 10*time.Millisecond || d.ControllerInterval > time.Hour:
+			return fmt.Errorf("deployment controller_interval %s: want 10ms to 1h", d.ControllerInterval)
+		case sc.Members > 2000:
+			return fmt.Errorf("deployment with %d members: the federation controller model runs every member's reconcile over the whole membership; keep members at most 2000", sc.Members)
+		}
+	}
+	return nil
+}
+
+func (w Workload) validate() error {
+	switch {
+	case !finite(w.WritesPerSecond) || w.WritesPerSecond < 0 || w.WritesPerSecond > maxWriteRate:
+		return fmt.Errorf("workload writes_per_second %v: want [0, %d]", w.WritesPerSecond, maxWriteRate)
+	case w.Arrival != "poisson" && w.Arrival != "periodic" && w.Arrival != "sequential":
+		return fmt.Errorf("workload arrival %q: want poisson, periodic or sequential", w.Arrival)
+	case w.Gap < 0 || w.Gap > time.Hour || (w.Gap != 0) != (w.Arrival == "sequential"):
+		return fmt.Errorf("workload gap %s: set it (at most 1h) exactly when arrival is sequential", w.Gap)
+	case w.Keys < 1 || w.Keys > maxKeys:
+		return fmt.Errorf("workload keys %d: want 1 to %d", w.Keys, maxKeys)
+	case w.ValueBytes < 1 || w.ValueBytes > maxValueBytes:
+		return fmt.Errorf("workload value_bytes %d: want 1 to %d", w.ValueBytes, maxValueBytes)
+	case w.Start < 0 || w.Stop < 0 || (w.Stop != 0 && w.Stop <= w.Start):
+		return fmt.Errorf("workload start %s, stop %s: want 0 <= start < stop (stop 0: the end)", w.Start, w.Stop)
+	}
+	return nil
+}
+
+func (e Event) validate(regions map[string]bool) error {
+	if e.At < 0 {
+		return errors.New("at must not be negative")
+	}
+	n := 0
+	for _, set := range []bool{e.Partition != nil, e.Heal, e.Crash != nil, e.Restart != nil, e.Churn != nil, e.WriteRate != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		return fmt.Errorf("want exactly one of partition, heal, crash, restart, churn, write_rate; got %d", n)
+	}
+	switch {
+	case e.Partition != nil:
+		p := e.Partition
+		if (p.Fraction == 0) == (len(p.Regions) == 0) {
+			return errors.New("partition: set exactly one of fraction and regions")
+		}
+		if err := checkFraction("partition fraction", p.Fraction); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, side := range p.Regions {
+			for _, r := range side {
+				if !regions[r] || seen[r] {
+					return fmt.Errorf("partition: region %q unknown or listed twice", r)
+				}
+				seen[r] = true
+			}
+		}
+	case e.Crash != nil:
+		if e.Crash.Crashed {
+			return errors.New("crash: crashed is only for restart")
+		}
+		return e.Crash.validate("crash", regions)
+	case e.Restart != nil:
+		return e.Restart.validate("restart", regions)
+	case e.Churn != nil:
+		if err := checkFraction("churn fraction", e.Churn.Fraction); err != nil {
+			return err
+		}
+		if e.Churn.Fraction == 0 || e.Churn.Over <= 0 {
+			return errors.New("churn: want fraction > 0 and over > 0")
+		}
+	case e.WriteRate != nil:
+		if r := *e.WriteRate; !finite(r) || r < 0 || r > maxWriteRate {
+			return fmt.Errorf("write_rate %v: want [0, %d]", r, maxWriteRate)
+		}
+	}
+	return nil
+}
+
+func (s *Selector) validate(what string, regions map[string]bool) error {
+	n := 0
+	if len(s.Members) > 0 {
+		n++
+	}
+	if s.Fraction != 0 {
+		n++
+	}
+	if s.Region != "" {
+		n++
+	}
+	if s.Crashed {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("%s: set exactly one of members, fraction, region, crashed", what)
+	}
+	if err := checkFraction(what+" fraction", s.Fraction); err != nil {
+		return err
+	}
+	if s.Region != "" && !regions[s.Region] {
+		return fmt.Errorf("%s: unknown region %q", what, s.Region)
+	}
+	for _, m := range s.Members {
+		if m < 0 || m >= MaxMembers {
+			return fmt.Errorf("%s: member index %d out of range", what, m)
+		}
+	}
+	return nil
+}
