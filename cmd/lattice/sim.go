@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -67,6 +68,9 @@ or as a path to a YAML file, and write to DIR:
 			if err := sc.Apply(o); err != nil {
 				return fmt.Errorf("scenario %s: %w", args[0], err)
 			}
+			// The simulation allocates many short-lived messages; a lazier GC
+			// trades memory (well within budget) for throughput.
+			defer debug.SetGCPercent(debug.SetGCPercent(400))
 			opt := sim.RunOptions{Wall: time.Now}
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && isTerminal(f) {
 				opt.Progress = f
