@@ -32,7 +32,7 @@ KWOK_VERSION := v0.8.0
 K8S_BIN      := .cache/k8s/$(K8S_VERSION)
 K8S_TOOLS    := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kubectl $(K8S_BIN)/kwok
 
-.PHONY: all build up test bench fuzz lint clean k8s-tools etcd
+.PHONY: all build up test bench fuzz lint clean k8s-tools etcd generate
 
 all: build
 
@@ -53,6 +53,10 @@ bench:
 
 fuzz:
 	GO='$(GO)' FUZZTIME='$(FUZZTIME)' sh scripts/fuzz.sh $(FUZZ_PKGS)
+
+# Regenerate the OpenAPI definitions after changing the API types.
+generate:
+	GO='$(GO)' sh scripts/openapi-gen.sh
 
 # gofmt over all Go sources except testdata (which may hold deliberately
 # malformed files) and the build/state directories.

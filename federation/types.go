@@ -44,6 +44,7 @@ const (
 // Member is one member cluster of the federation. Its owning member
 // publishes it (spec and status) and refreshes the heartbeat; every other
 // member only reads it.
+// +k8s:openapi-gen=true
 type Member struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -52,6 +53,7 @@ type Member struct {
 }
 
 // MemberSpec describes a member.
+// +k8s:openapi-gen=true
 type MemberSpec struct {
 	// DID is the member's did:key identity.
 	DID string `json:"did"`
@@ -62,6 +64,7 @@ type MemberSpec struct {
 }
 
 // MemberStatus is the member's own report.
+// +k8s:openapi-gen=true
 type MemberStatus struct {
 	// Capacity and Allocatable are the cluster's totals (cpu, memory,
 	// pods) and what is still free for new pods.
@@ -87,6 +90,7 @@ const (
 )
 
 // FederatedDeployment is a Deployment declared once for the federation.
+// +k8s:openapi-gen=true
 type FederatedDeployment struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -95,6 +99,7 @@ type FederatedDeployment struct {
 }
 
 // FederatedDeploymentSpec is the user's intent.
+// +k8s:openapi-gen=true
 type FederatedDeploymentSpec struct {
 	// Replicas is the federation-wide replica count (Divided) or the count
 	// per selected member (Duplicated). Default 1.
@@ -112,6 +117,7 @@ type FederatedDeploymentSpec struct {
 }
 
 // Placement selects the members that may run replicas.
+// +k8s:openapi-gen=true
 type Placement struct {
 	// ClusterSelector selects members by label (nil: every member).
 	ClusterSelector *metav1.LabelSelector `json:"clusterSelector,omitempty"`
@@ -125,6 +131,7 @@ type Placement struct {
 }
 
 // ReplicaScheduling says how replicas are divided.
+// +k8s:openapi-gen=true
 type ReplicaScheduling struct {
 	// Type is Duplicated or Divided (default Divided).
 	Type SchedulingType `json:"type,omitempty"`
@@ -138,12 +145,14 @@ type ReplicaScheduling struct {
 }
 
 // ClusterWeight is a static weight for one member.
+// +k8s:openapi-gen=true
 type ClusterWeight struct {
 	Cluster string `json:"cluster"`
 	Weight  int32  `json:"weight"`
 }
 
 // ClusterLimit bounds the replicas of one member.
+// +k8s:openapi-gen=true
 type ClusterLimit struct {
 	Cluster string `json:"cluster"`
 	Min     int32  `json:"min,omitempty"`
@@ -152,6 +161,7 @@ type ClusterLimit struct {
 }
 
 // Override adjusts the template for one member.
+// +k8s:openapi-gen=true
 type Override struct {
 	Cluster string `json:"cluster"`
 	// Images replaces container images, by container name.
@@ -163,6 +173,7 @@ type Override struct {
 }
 
 // SLO states service levels for a FederatedDeployment.
+// +k8s:openapi-gen=true
 type SLO struct {
 	// MinAvailable is the fewest ready replicas federation-wide.
 	MinAvailable int32 `json:"minAvailable,omitempty"`
@@ -173,6 +184,7 @@ type SLO struct {
 }
 
 // FederatedDeploymentStatus is aggregated from the members' reports.
+// +k8s:openapi-gen=true
 type FederatedDeploymentStatus struct {
 	ObservedGeneration    int64                 `json:"observedGeneration,omitempty"`
 	Replicas              int32                 `json:"replicas"`
@@ -183,6 +195,7 @@ type FederatedDeploymentStatus struct {
 }
 
 // MemberReplicaStatus is one member's share.
+// +k8s:openapi-gen=true
 type MemberReplicaStatus struct {
 	Member        string `json:"member"`
 	Desired       int32  `json:"desired"`
@@ -192,6 +205,7 @@ type MemberReplicaStatus struct {
 
 // PlacementStatus is one member's report on one FederatedDeployment,
 // written only by that member.
+// +k8s:openapi-gen=true
 type PlacementStatus struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
@@ -199,6 +213,7 @@ type PlacementStatus struct {
 }
 
 // PlacementReport is what a member runs for a FederatedDeployment.
+// +k8s:openapi-gen=true
 type PlacementReport struct {
 	Member     string `json:"member"`
 	Deployment string `json:"deployment"` // namespace/name
