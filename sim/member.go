@@ -178,14 +178,15 @@ func (w *World) allocMsg(s msgSlot) int32 {
 
 // arrive queues an arrived message at its receiver: it is handled once
 // the receiver has processed everything before it, plus its own
-// processing time (Topology.ProcessDelay, ProcessSigma).
+// processing time (Topology.ProcessDelay, ProcessSigma), on a shared
+// host core when Topology.HostCores is set.
 func (w *World) arrive(to int32, slot int32) {
 	m := w.members[to]
 	if w.nw.process == 0 {
 		w.deliver(to, slot)
 		return
 	}
-	done := max(w.eng.now, m.busyUntil) + w.nw.processTime(w.rng)
+	done := w.nw.serve(max(w.eng.now, m.busyUntil), w.nw.processTime(w.rng))
 	m.busyUntil = done
 	w.eng.Schedule(done, evDeliver, to, int64(slot))
 }

@@ -18,6 +18,7 @@ type network struct {
 	process  int64       // receiver processing time (median), ns
 	procSig  float64     // log-normal sigma of the processing time
 	side     []int32     // partition side per member; all 0 when healed
+	cores    []int64     // shared host cores: when each is next free (nil: unshared)
 }
 
 type linkModel struct {
@@ -41,6 +42,9 @@ func newLinkModel(l Link) linkModel {
 func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	n := len(t.Regions)
 	nw := &network{nRegions: n, links: make([]linkModel, n*n), process: int64(t.ProcessDelay), procSig: t.ProcessSigma, side: make([]int32, members)}
+	if t.HostCores > 0 {
+		nw.cores = make([]int64, t.HostCores)
+	}
 	def := newLinkModel(t.DefaultLink)
 	inter := def
 	if t.InterRegionLink != nil {
@@ -80,6 +84,24 @@ func (nw *network) processTime(rng *rand.Rand) int64 {
 		return nw.process
 	}
 	return int64(float64(nw.process) * math.Exp(nw.procSig*rng.NormFloat64()))
+}
+
+// serve schedules work of length d that can start at ready: on the
+// earliest-free shared core if the host is shared, else at once. It
+// returns when the work is done.
+func (nw *network) serve(ready, d int64) int64 {
+	if nw.cores == nil {
+		return ready + d
+	}
+	c := 0
+	for i, free := range nw.cores {
+		if free < nw.cores[c] {
+			c = i
+		}
+	}
+	done := max(ready, nw.cores[c]) + d
+	nw.cores[c] = done
+	return done
 }
 
 // lost draws whether a message is dropped.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/lattice-federation/lattice/gossip"
 )
 
 //go:embed scenarios/*.yaml
@@ -48,13 +50,41 @@ type Scenario struct {
 	Profile string `yaml:"profile"`
 	// PeerView bounds the anti-entropy peers each member is given (see
 	// DefaultPeerView); 0 picks the default.
-	PeerView int         `yaml:"peer_view"`
-	Topology Topology    `yaml:"topology"`
-	Workload Workload    `yaml:"workload"`
-	Events   []Event     `yaml:"events"`
-	Deploy   *DeploySpec `yaml:"deployment"`
+	PeerView int `yaml:"peer_view"`
+	// Sync overrides the profile's anti-entropy timing (gossip.SyncConfig).
+	Sync     SyncOverrides `yaml:"sync"`
+	Topology Topology      `yaml:"topology"`
+	Workload Workload      `yaml:"workload"`
+	Events   []Event       `yaml:"events"`
+	Deploy   *DeploySpec   `yaml:"deployment"`
 	// SampleInterval is the time-series resolution (default 1s).
 	SampleInterval time.Duration `yaml:"sample_interval"`
+}
+
+// SyncOverrides adjusts gossip.SyncConfig; zero fields keep the profile's
+// value.
+type SyncOverrides struct {
+	Fanout         int           `yaml:"fanout"`
+	Interval       time.Duration `yaml:"interval"`
+	RepairInterval time.Duration `yaml:"repair_interval"`
+	AckTimeout     time.Duration `yaml:"ack_timeout"`
+}
+
+// apply returns c with the overrides set.
+func (o SyncOverrides) apply(c gossip.SyncConfig) gossip.SyncConfig {
+	if o.Fanout != 0 {
+		c.Fanout = o.Fanout
+	}
+	if o.Interval != 0 {
+		c.Interval = o.Interval
+	}
+	if o.RepairInterval != 0 {
+		c.RepairInterval = o.RepairInterval
+	}
+	if o.AckTimeout != 0 {
+		c.AckTimeout = o.AckTimeout
+	}
+	return c
 }
 
 // Topology is the network: regions, links between them, and the per-message
@@ -73,6 +103,11 @@ type Topology struct {
 	// ProcessSigma makes the processing time log-normal around
 	// ProcessDelay (the sigma of the underlying normal; 0: fixed).
 	ProcessSigma float64 `yaml:"process_sigma"`
+	// HostCores, if set, makes every member's processing share this many
+	// CPU cores (a global FIFO): it models members run in one process on
+	// one machine, as gossip's BenchmarkConvergence does, where the cores,
+	// not the network, set the pace. 0: every member has its own CPU.
+	HostCores int `yaml:"host_cores"`
 }
 
 // Region is a group of members; Weight is its share of members.
@@ -349,6 +384,12 @@ func (sc *Scenario) Validate() error {
 	case len(sc.Events) > maxEvents:
 		return fmt.Errorf("%d events: max %d", len(sc.Events), maxEvents)
 	}
+	o := sc.Sync
+	if o.Fanout < 0 || o.Fanout > 64 || o.Interval < 0 || o.Interval > time.Minute || o.RepairInterval < 0 ||
+		o.RepairInterval > time.Hour || o.AckTimeout < 0 || o.AckTimeout > time.Hour ||
+		(o.Interval != 0 && o.Interval < time.Millisecond) || (o.RepairInterval != 0 && o.RepairInterval < 10*time.Millisecond) {
+		return fmt.Errorf("sync %+v: want fanout 0-64, interval 0 or 1ms-1m, repair_interval 0 or 10ms-1h, ack_timeout 0-1h", o)
+	}
 	regions := map[string]bool{}
 	for _, r := range sc.Topology.Regions {
 		if r.Name == "" || regions[r.Name] {
@@ -378,6 +419,9 @@ func (sc *Scenario) Validate() error {
 	}
 	if t.ProcessDelay < 0 || t.ProcessDelay > time.Minute {
 		return fmt.Errorf("process_delay %s: want [0, 1m]", t.ProcessDelay)
+	}
+	if t.HostCores < 0 || t.HostCores > 1024 {
+		return fmt.Errorf("host_cores %d: want 0 (unshared) to 1024", t.HostCores)
 	}
 	if !finite(t.ProcessSigma) || t.ProcessSigma < 0 || t.ProcessSigma > 3 {
 		return fmt.Errorf("process_sigma %v: want [0, 3]", t.ProcessSigma)

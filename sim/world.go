@@ -82,7 +82,7 @@ func NewWorld(sc *Scenario) (*World, error) {
 	if sc.Profile == "wan" {
 		gc = gossip.WANConfig()
 	}
-	w.syncCfg = gc.Sync
+	w.syncCfg = sc.Sync.apply(gc.Sync)
 	for i, r := range sc.Topology.Regions {
 		w.regions[r.Name] = i
 	}
