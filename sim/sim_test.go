@@ -74,6 +74,23 @@ func TestDeterminism(t *testing.T) {
 	assert.NotEqual(t, sa, deterministicSummary(t, c))
 }
 
+// The federation model (Reconcile, Embedded clusters, reports) and the
+// SWIM model under crashes are deterministic too.
+func TestDeterminismWithFederationAndFailures(t *testing.T) {
+	sc := scenario(t, "member-failure", 10, 40*time.Second)
+	sc.Events[0].At = 20 * time.Second
+	a, b := runTo(t, sc), runTo(t, sc)
+	x, err := os.ReadFile(filepath.Join(a, "timeseries.csv"))
+	require.NoError(t, err)
+	y, err := os.ReadFile(filepath.Join(b, "timeseries.csv"))
+	require.NoError(t, err)
+	assert.Equal(t, string(x), string(y))
+	sa := deterministicSummary(t, a)
+	assert.Equal(t, sa, deterministicSummary(t, b))
+	assert.Equal(t, float64(3), sa["deaths_detected"])
+	assert.Positive(t, sa["replicas_below_desired_seconds"])
+}
+
 // putAt writes obj at member i as a client would, through its replica.
 func (w *World) putAt(t *testing.T, i int, key crdt.Key, obj string) {
 	t.Helper()

@@ -255,8 +255,10 @@ func (w *World) suspicionCheck(t int32, side int32) {
 		return // a later check (after more confirmations) is queued
 	}
 	delete(w.sw.susp, key)
-	w.eng.Schedule(now+w.disseminationDelay(), evViewUpdate, t, packView(opDead, side))
-	w.met.deathDeclared(t, now)
+	// Detection counts when the side learns of the death (and acts on it).
+	learned := now + w.disseminationDelay()
+	w.eng.Schedule(learned, evViewUpdate, t, packView(opDead, side))
+	w.met.deathDeclared(t, learned)
 }
 
 // viewUpdate applies a disseminated membership message to every alive
