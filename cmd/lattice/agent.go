@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/lattice-federation/lattice/apiserver"
 	"github.com/lattice-federation/lattice/crdt"
 	"github.com/lattice-federation/lattice/federation"
 	"github.com/lattice-federation/lattice/gossip"
@@ -26,6 +27,8 @@ import (
 type agentFlags struct {
 	dir, id, listen, advertise, credential, metrics, profile, logLevel string
 	join                                                               []string
+	apiListen, apiMode, apiAuthKubeconfig                              string
+	apiSANs                                                            []string
 	cluster                                                            string
 	labels                                                             map[string]string
 	embedded                                                           federation.EmbeddedConfig
@@ -68,6 +71,14 @@ federation.lattice.dev/managed-by=lattice, and only ever touches those).
 --labels are the member's labels that placement selects on (e.g.
 topology.kubernetes.io/region=eu).
 
+The member serves the federation API (kubectl) on --api-listen (default: an
+ephemeral loopback port; "none" turns it off). In standalone mode it has its
+own CA and token in DIR/api and writes DIR/api/kubeconfig; in aggregated
+mode a host kube-apiserver fronts it through an APIService and
+authentication and authorization are delegated to that host
+(--authentication-kubeconfig reaches it; see deploy/). --api-tls-san adds
+names to the serving certificate (aggregated: SERVICE.NAMESPACE.svc).
+
 With --metrics-listen it serves Prometheus metrics on /metrics and a health
 check on /healthz.
 
@@ -96,6 +107,10 @@ Without --listen the member does not gossip: it serves its store to
 	fl.StringSliceVar(&f.join, "join", nil, "members to join at start (HOST:PORT, comma-separated)")
 	fl.StringVar(&f.credential, "credential", "", "membership credential to install (from 'lattice invite')")
 	fl.StringVar(&f.metrics, "metrics-listen", "", "serve /metrics and /healthz on this TCP address (HOST:PORT)")
+	fl.StringVar(&f.apiListen, "api-listen", "127.0.0.1:0", `serve the federation API on this TCP address (HOST:PORT; "none": off)`)
+	fl.StringVar(&f.apiMode, "api-mode", string(apiserver.Standalone), "API authentication: standalone (own CA and token) or aggregated (delegated to a host kube-apiserver)")
+	fl.StringSliceVar(&f.apiSANs, "api-tls-san", nil, "extra DNS names or IPs for the API serving certificate (comma-separated)")
+	fl.StringVar(&f.apiAuthKubeconfig, "authentication-kubeconfig", "", "aggregated mode: kubeconfig of the host kube-apiserver (default: in-cluster)")
 	fl.StringVar(&f.profile, "profile", "lan", "timing profile: lan or wan")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process) or kubeconfig=PATH[,context=NAME] (a real one)")
@@ -200,6 +215,9 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 		}
 		cfg.MetricsListen = f.metrics
 	}
+	if err := f.apiConfig(cmd, &cfg); err != nil {
+		return cfg, err
+	}
 	if f.credential != "" {
 		raw, err := member.ReadLimited(f.credential, identity.MaxCredentialSize)
 		if err != nil {
@@ -264,3 +282,35 @@ func (f quantityFlag) Set(s string) error {
 }
 
 func (quantityFlag) Type() string { return "quantity" }
+
+// apiConfig checks the API flags.
+func (f *agentFlags) apiConfig(cmd *cobra.Command, cfg *member.Config) error {
+	if f.apiListen == "none" {
+		return nil
+	}
+	if err := checkHostPort(f.apiListen, true); err != nil {
+		return usageErrorf(cmd, "--api-listen: %v", err)
+	}
+	mode := apiserver.Mode(f.apiMode)
+	switch mode {
+	case apiserver.Standalone:
+		if f.apiAuthKubeconfig != "" {
+			return usageErrorf(cmd, "--authentication-kubeconfig is for --api-mode aggregated")
+		}
+	case apiserver.Aggregated:
+		if f.apiAuthKubeconfig != "" {
+			if _, err := os.Stat(f.apiAuthKubeconfig); err != nil {
+				return usageErrorf(cmd, "--authentication-kubeconfig: %v", err)
+			}
+		}
+	default:
+		return usageErrorf(cmd, "--api-mode %q: want standalone or aggregated", f.apiMode)
+	}
+	for _, n := range f.apiSANs {
+		if n == "" || len(n) > 253 || validation.IsDNS1123Subdomain(n) != nil && net.ParseIP(n) == nil {
+			return usageErrorf(cmd, "--api-tls-san %q: want a DNS name or an IP address", n)
+		}
+	}
+	cfg.API = &member.APIConfig{Listen: f.apiListen, Mode: mode, SANs: f.apiSANs, AuthenticationKubeconfig: f.apiAuthKubeconfig}
+	return nil
+}

@@ -81,6 +81,43 @@ func parseDump(t *testing.T, out string) []dumpLine {
 	return lines
 }
 
+// upHandle is a running 'lattice up'.
+type upHandle struct {
+	cmd         *exec.Cmd
+	out, errOut *lockedBuffer
+	exited      chan error
+}
+
+// startUp runs 'lattice up' on root with three members and free ports,
+// and waits until it is ready; the test's cleanup kills it if still running.
+func startUp(t *testing.T, bin, root string) *upHandle {
+	t.Helper()
+	port := freeUDPPort(t, "127.0.0.1")
+	for port+210 > 65535 {
+		port = freeUDPPort(t, "127.0.0.1")
+	}
+	h := &upHandle{out: &lockedBuffer{}, errOut: &lockedBuffer{}, exited: make(chan error, 1)}
+	h.cmd = exec.Command(bin, "up", "--dir", root, "--base-port", fmt.Sprint(port), "--embedded-start-delay", "500ms")
+	h.cmd.Stdout, h.cmd.Stderr = h.out, h.errOut
+	require.NoError(t, h.cmd.Start())
+	go func() { h.exited <- h.cmd.Wait() }()
+	t.Cleanup(func() {
+		if h.cmd.ProcessState == nil {
+			h.cmd.Process.Kill()
+			<-h.exited
+		}
+	})
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-h.exited:
+			t.Fatalf("lattice up exited early (%v): %s %s", err, h.out.String(), h.errOut.String())
+		default:
+		}
+		return strings.Contains(h.out.String(), "Try:")
+	}, 60*time.Second, 50*time.Millisecond, "lattice up not ready: %s", h.errOut.String())
+	return h
+}
+
 // TestEndToEnd runs 'lattice up' (three member processes with embedded
 // clusters), applies a FederatedDeployment through one member, watches it
 // become available on every member's view with 'lattice status', dumps
@@ -93,31 +130,8 @@ func TestEndToEnd(t *testing.T) {
 	bin := buildLattice(t)
 	root := shortDir(t)
 	dataDir := filepath.Join(root, "member-2")
-	port := freeUDPPort(t, "127.0.0.1")
-	for port+110 > 65535 {
-		port = freeUDPPort(t, "127.0.0.1")
-	}
-
-	up := exec.Command(bin, "up", "--dir", root, "--base-port", fmt.Sprint(port), "--embedded-start-delay", "500ms")
-	var upOut, upErr lockedBuffer
-	up.Stdout, up.Stderr = &upOut, &upErr
-	require.NoError(t, up.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- up.Wait() }()
-	t.Cleanup(func() {
-		if up.ProcessState == nil {
-			up.Process.Kill()
-			<-exited
-		}
-	})
-	require.Eventually(t, func() bool {
-		select {
-		case err := <-exited:
-			t.Fatalf("lattice up exited early (%v): %s %s", err, upOut.String(), upErr.String())
-		default:
-		}
-		return strings.Contains(upOut.String(), "Try:")
-	}, 60*time.Second, 50*time.Millisecond, "lattice up not ready: %s", upErr.String())
+	up := startUp(t, bin, root)
+	upOut, upErr, exited := up.out, up.errOut, up.exited
 	require.Contains(t, upOut.String(), `Lattice federation "local" is up: 3 members`)
 	require.Contains(t, upOut.String(), "lattice status --dir "+root)
 
@@ -142,7 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NotContains(t, canonical, "resourceVersion")
 
 	// SIGINT stops every member cleanly.
-	require.NoError(t, up.Process.Signal(syscall.SIGINT))
+	require.NoError(t, up.cmd.Process.Signal(syscall.SIGINT))
 	select {
 	case err := <-exited:
 		require.NoError(t, err, "lattice up exit; stderr: %s", upErr.String())

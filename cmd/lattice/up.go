@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 
+	"github.com/lattice-federation/lattice/apiserver"
 	"github.com/lattice-federation/lattice/crdt"
 	"github.com/lattice-federation/lattice/federation"
 	"github.com/lattice-federation/lattice/identity"
@@ -66,8 +69,8 @@ objects through any member.`,
 				return usageErrorf(cmd, "--members must be between 1 and %d, got %d", maxUpMembers, members)
 			case dir == "":
 				return usageErrorf(cmd, "--dir must not be empty")
-			case basePort < 1024 || basePort+100+members > 65535:
-				return usageErrorf(cmd, "--base-port %d: want 1024 or more, leaving room for %d ports above it", basePort, 100+members)
+			case basePort < 1024 || basePort+200+members > 65535:
+				return usageErrorf(cmd, "--base-port %d: want 1024 or more, leaving room for %d ports above it", basePort, 200+members)
 			case startDelay < 0:
 				return usageErrorf(cmd, "--embedded-start-delay must not be negative")
 			}
@@ -81,7 +84,7 @@ objects through any member.`,
 	cmd.Flags().IntVar(&members, "members", 3, "number of members")
 	cmd.Flags().StringVar(&dir, "dir", "./.lattice", "directory for the members' data and logs")
 	cmd.Flags().StringVar(&name, "name", "local", "name of the federation founded on the first run")
-	cmd.Flags().IntVar(&basePort, "base-port", 7946, "first gossip port (UDP); metrics ports start 100 above")
+	cmd.Flags().IntVar(&basePort, "base-port", 7946, "first gossip port (UDP); metrics ports start 100 above, API ports 200 above")
 	cmd.Flags().DurationVar(&startDelay, "embedded-start-delay", 2*time.Second, "embedded clusters: time from placing a pod to its being ready")
 	return cmd
 }
@@ -95,10 +98,10 @@ type upRun struct {
 }
 
 type upProc struct {
-	name, dir, gossip, metrics string
-	cmd                        *exec.Cmd
-	exited                     chan error
-	log                        *os.File
+	name, dir, gossip, metrics, api string
+	cmd                             *exec.Cmd
+	exited                          chan error
+	log                             *os.File
 }
 
 func (u *upRun) memberDir(i int) string { return filepath.Join(u.dir, fmt.Sprintf("member-%d", i+1)) }
@@ -131,12 +134,17 @@ func (u *upRun) run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+	kubeconfig, err := u.writeKubeconfig()
+	if err != nil {
+		return err
+	}
 	out := u.cmd.OutOrStdout()
 	fmt.Fprintf(out, "Lattice federation %q is up: %d members on this machine (Ctrl-C stops them all)\n", u.name, u.n)
 	for _, p := range u.procs {
-		fmt.Fprintf(out, "  %-10s gossip %-16s metrics http://%s/metrics  log %s\n", p.name, p.gossip, p.metrics, filepath.Join(p.dir, "agent.log"))
+		fmt.Fprintf(out, "  %-10s gossip %-16s api https://%-16s metrics http://%s/metrics  log %s\n", p.name, p.gossip, p.api, p.metrics, filepath.Join(p.dir, "agent.log"))
 	}
-	fmt.Fprintf(out, "Try:\n  lattice status --dir %s\n  lattice apply -f FILE --data-dir %s\n", shellQuote(u.dir), shellQuote(u.memberDir(0)))
+	fmt.Fprintf(out, "Try:\n  export KUBECONFIG=%s\n  kubectl --context member-%d get federateddeployments,members\n  lattice status --dir %s\n",
+		shellQuote(kubeconfig), u.n, shellQuote(u.dir))
 	exited := make(chan int, len(u.procs))
 	for i, p := range u.procs {
 		go func() {
@@ -215,8 +223,8 @@ func (u *upRun) addr(port int) string { return net.JoinHostPort("127.0.0.1", str
 
 func (u *upRun) start(bin string, i int) error {
 	d := u.memberDir(i)
-	p := &upProc{name: fmt.Sprintf("member-%d", i+1), dir: d, gossip: u.addr(u.base + i), metrics: u.addr(u.base + 100 + i)}
-	args := []string{"agent", "--data-dir", d, "--id", p.name, "--listen", p.gossip, "--metrics-listen", p.metrics,
+	p := &upProc{name: fmt.Sprintf("member-%d", i+1), dir: d, gossip: u.addr(u.base + i), metrics: u.addr(u.base + 100 + i), api: u.addr(u.base + 200 + i)}
+	args := []string{"agent", "--data-dir", d, "--id", p.name, "--listen", p.gossip, "--metrics-listen", p.metrics, "--api-listen", p.api,
 		"--cluster", "embedded", "--embedded-start-delay", u.startDelay.String(),
 		"--labels", federation.LabelRegion + "=" + upRegions[i%len(upRegions)]}
 	var join []string
@@ -266,6 +274,30 @@ func (u *upRun) start(bin string, i int) error {
 	}
 }
 
+// writeKubeconfig writes DIR/kubeconfig with one context per member,
+// member-1 … member-N, from the credentials each member keeps in its api/
+// directory.
+func (u *upRun) writeKubeconfig() (string, error) {
+	contexts := map[string]member.KubeContext{}
+	for i, p := range u.procs {
+		dir := member.APIDir(u.memberDir(i))
+		ca, err := os.ReadFile(filepath.Join(dir, apiserver.CAFile))
+		if err != nil {
+			return "", fmt.Errorf("%s's API CA: %w", p.name, err)
+		}
+		tok, err := os.ReadFile(filepath.Join(dir, apiserver.TokenFile))
+		if err != nil {
+			return "", fmt.Errorf("%s's API token: %w", p.name, err)
+		}
+		contexts[p.name] = member.KubeContext{Server: "https://" + p.api, CA: ca, Token: strings.TrimSpace(string(tok))}
+	}
+	path := filepath.Join(u.dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*member.Kubeconfig(contexts), path); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, os.Chmod(path, 0o600)
+}
+
 // stopAll sends SIGTERM to every member, waits for each (killing those
 // that take longer than 30 s), and closes the logs.
 func (u *upRun) stopAll() {
@@ -306,6 +338,8 @@ func runMemberConfig(cmd *cobra.Command, cfg member.Config, level string) error 
 		return err
 	}
 	log := newLogger(cmd.ErrOrStderr(), lvl)
+	// The Kubernetes libraries (API server, client-go) log through klog.
+	klog.SetSlogLogger(log.With("component", "k8s"))
 	cfg.Logger = log
 	cfg.Ready = func(id crdt.ReplicaID) {
 		q := shellQuote(cfg.Dir)

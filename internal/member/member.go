@@ -206,6 +206,8 @@ type Config struct {
 	// MetricsReady, if set, is called with the metrics address once it
 	// listens.
 	MetricsReady func(addr string)
+	// API, if set, serves the federation API (kubectl) for this member.
+	API *APIConfig
 }
 
 // ClusterConfig is the member's cluster and how it describes itself.
@@ -295,6 +297,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 			return errors.New("a member runs workloads only as part of a federation: give it a gossip address (--listen)")
 		}
 		stop, err := startController(ctx, cfg, st, node, lw, reg, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if cfg.API != nil {
+		stop, err := startAPI(ctx, cfg, st, id, node, log)
 		if err != nil {
 			return err
 		}
