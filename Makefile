@@ -16,7 +16,7 @@ UP_ARGS  ?=
 
 TEST_TIMEOUT ?= 15m
 # Packages with concurrency that are also run under the race detector.
-RACE_PKGS    ?= ./crdt/... ./federation/... ./gossip/... ./identity/... ./ledger/... ./internal/...
+RACE_PKGS    ?= ./apiserver/... ./crdt/... ./federation/... ./gossip/... ./identity/... ./ledger/... ./internal/...
 
 BENCH      ?= .
 BENCHTIME  ?= 1s

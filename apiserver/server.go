@@ -29,7 +29,6 @@ import (
 	"k8s.io/apiserver/pkg/util/compatibility"
 	certutil "k8s.io/client-go/util/cert"
 
-	"github.com/lattice-federation/lattice/apiserver/openapi"
 	"github.com/lattice-federation/lattice/crdt"
 )
 
@@ -146,9 +145,9 @@ func (s *Server) build(codecs serializer.CodecFactory) error {
 		return fmt.Errorf("apiserver: loopback client: %w", err)
 	}
 	namer := openapinamer.NewDefinitionNamer(s.scheme)
-	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(definitions, namer)
 	gc.OpenAPIConfig.Info.Title, gc.OpenAPIConfig.Info.Version = "Lattice federation", GroupVersion.Version
-	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	gc.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(definitions, namer)
 	gc.OpenAPIV3Config.Info.Title, gc.OpenAPIV3Config.Info.Version = "Lattice federation", GroupVersion.Version
 	// Profiling endpoints are not for a multi-tenant API.
 	gc.EnableProfiling = false

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	appslisters "k8s.io/client-go/listers/apps/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
@@ -31,7 +32,8 @@ const (
 // KubeConfig configures the kube driver.
 type KubeConfig struct {
 	// Kubeconfig is the path of a kubeconfig file; Context a context in it
-	// (empty: the current one).
+	// (empty: the current one). An empty Kubeconfig means in-cluster
+	// configuration (the pod's service account).
 	Kubeconfig string
 	Context    string
 	// Member names the member, recorded on what it creates.
@@ -58,13 +60,19 @@ var _ ClusterDriver = (*Kube)(nil)
 
 // NewKube connects to the cluster and waits (up to ctx) for its caches.
 func NewKube(ctx context.Context, cfg KubeConfig) (*Kube, error) {
+	var rc *rest.Config
+	var err error
 	if cfg.Kubeconfig == "" {
-		return nil, errors.New("kube driver: a kubeconfig path is required")
-	}
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
-	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("kube driver: kubeconfig %s: %w", cfg.Kubeconfig, err)
+		// In a pod: its service account.
+		if rc, err = rest.InClusterConfig(); err != nil {
+			return nil, fmt.Errorf("kube driver: in-cluster configuration: %w", err)
+		}
+	} else {
+		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: cfg.Kubeconfig}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: cfg.Context}).ClientConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kube driver: kubeconfig %s: %w", cfg.Kubeconfig, err)
+		}
 	}
 	rc.UserAgent = "lattice/" + cfg.Member
 	client, err := kubernetes.NewForConfig(rc)

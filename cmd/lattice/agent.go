@@ -113,7 +113,7 @@ Without --listen the member does not gossip: it serves its store to
 	fl.StringVar(&f.apiAuthKubeconfig, "authentication-kubeconfig", "", "aggregated mode: kubeconfig of the host kube-apiserver (default: in-cluster)")
 	fl.StringVar(&f.profile, "profile", "lan", "timing profile: lan or wan")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process) or kubeconfig=PATH[,context=NAME] (a real one)")
+	fl.StringVar(&f.cluster, "cluster", "", "run workloads on this cluster: embedded (a simulated cluster in the process), in-cluster (the pod's own cluster) or kubeconfig=PATH[,context=NAME] (a real one)")
 	fl.StringToStringVar(&f.labels, "labels", nil, "the member's labels, e.g. topology.kubernetes.io/region=eu,tier=edge")
 	f.embedded = federation.DefaultEmbeddedConfig()
 	fl.IntVar(&f.embedded.Nodes, "embedded-nodes", f.embedded.Nodes, "embedded cluster: number of nodes")
@@ -188,6 +188,16 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 				return cfg, err
 			}
 			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "embedded", Labels: f.labels}
+		case f.cluster == "in-cluster":
+			// The pod's service account (deploy/controller.yaml).
+			if os.Getenv("KUBERNETES_SERVICE_HOST") == "" {
+				return cfg, usageErrorf(cmd, "--cluster in-cluster: not running in a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset)")
+			}
+			drv, err := federation.NewKube(cmd.Context(), federation.KubeConfig{Member: f.id})
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "kube", Labels: f.labels}
 		case strings.HasPrefix(f.cluster, "kubeconfig="):
 			path := strings.TrimPrefix(f.cluster, "kubeconfig=")
 			kctx := ""
@@ -206,7 +216,7 @@ func (f *agentFlags) config(cmd *cobra.Command) (member.Config, error) {
 			}
 			cfg.Cluster = &member.ClusterConfig{Driver: drv, Kind: "kube", Labels: f.labels}
 		default:
-			return cfg, usageErrorf(cmd, "--cluster %q: want embedded or kubeconfig=PATH[,context=NAME]", f.cluster)
+			return cfg, usageErrorf(cmd, "--cluster %q: want embedded, in-cluster or kubeconfig=PATH[,context=NAME]", f.cluster)
 		}
 	}
 	if f.metrics != "" {

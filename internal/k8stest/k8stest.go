@@ -10,13 +10,17 @@ package k8stest
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +48,10 @@ type Options struct {
 	Controllers bool
 	// Nodes are fake nodes (kwok) to create, when Controllers is set.
 	Nodes []Node
+	// Aggregation configures the front proxy (a front-proxy CA and the
+	// client certificate the apiserver presents to aggregated servers), so
+	// APIServices can be served.
+	Aggregation bool
 }
 
 // Node is a fake node's size.
@@ -190,14 +198,18 @@ func Start(t testing.TB, opts Options) *ControlPlane {
 
 	port := freePort(t)
 	cp.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
-	cp.run(t, "kube-apiserver", filepath.Join(bin, "kube-apiserver"),
+	var aggregation []string
+	if opts.Aggregation {
+		aggregation = frontProxy(t, dir)
+	}
+	cp.run(t, "kube-apiserver", filepath.Join(bin, "kube-apiserver"), append(aggregation,
 		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", etcdClient),
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port", strconv.Itoa(port),
 		"--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
 		"--cert-dir", filepath.Join(dir, "certs"), "--token-auth-file", filepath.Join(dir, "tokens.csv"),
 		"--authorization-mode=RBAC", "--service-account-issuer=https://kubernetes.default.svc",
 		"--service-account-key-file", filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file", filepath.Join(dir, "sa.key"))
+		"--service-account-signing-key-file", filepath.Join(dir, "sa.key"))...)
 	cp.waitReady(t, 90*time.Second)
 	ca, err := os.ReadFile(filepath.Join(dir, "certs", "apiserver.crt"))
 	if err != nil {
@@ -348,4 +360,46 @@ func kwokStages() ([]byte, error) {
 		b.Write(data)
 	}
 	return b.Bytes(), nil
+}
+
+// frontProxy writes a front-proxy CA and client certificate into dir and
+// returns the kube-apiserver flags that use them.
+func frontProxy(t testing.TB, dir string) []string {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "front-proxy-ca"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "front-proxy-client"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	write(t, dir, "front-proxy-ca.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	write(t, dir, "front-proxy-client.crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	write(t, dir, "front-proxy-client.key", pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	return []string{
+		"--requestheader-client-ca-file", filepath.Join(dir, "front-proxy-ca.crt"),
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User", "--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file", filepath.Join(dir, "front-proxy-client.crt"),
+		"--proxy-client-key-file", filepath.Join(dir, "front-proxy-client.key"),
+	}
 }
