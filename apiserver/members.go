@@ -126,7 +126,6 @@ func (m *members) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, 
 		{Name: "Region", Type: "string", Description: "The topology.kubernetes.io/region label."},
 		{Name: "DID", Type: "string", Priority: 1, Description: "The member's did:key identity."},
 		{Name: "Heartbeat", Type: "string", Description: "Time since the member's last heartbeat."},
-		ageColumn(),
 	}
 	rows := make([]metav1.TableRow, 0, len(objs))
 	for _, o := range objs {
@@ -134,7 +133,7 @@ func (m *members) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, 
 		rows = append(rows, metav1.TableRow{
 			Cells: []any{mem.Name, conditionStatus(mem.Status.Conditions, federation.ConditionReady),
 				conditionStatus(mem.Status.Conditions, federation.ConditionReachable), mem.Spec.Cluster,
-				mem.Labels[federation.LabelRegion], mem.Spec.DID, age(mem.Status.LastHeartbeat), age(mem.CreationTimestamp)},
+				mem.Labels[federation.LabelRegion], mem.Spec.DID, age(mem.Status.LastHeartbeat)},
 			Object: runtime.RawExtension{Object: o},
 		})
 	}
