@@ -32,7 +32,7 @@ KWOK_VERSION := v0.8.0
 K8S_BIN      := .cache/k8s/$(K8S_VERSION)
 K8S_TOOLS    := $(K8S_BIN)/kube-apiserver $(K8S_BIN)/kube-controller-manager $(K8S_BIN)/kube-scheduler $(K8S_BIN)/kubectl $(K8S_BIN)/kwok
 
-.PHONY: all build up test bench fuzz lint clean k8s-tools etcd generate
+.PHONY: all build up test bench fuzz lint clean k8s-tools etcd generate kubectl-if-missing
 
 all: build
 
@@ -40,8 +40,12 @@ build:
 	@mkdir -p $(BIN)
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/lattice ./cmd/lattice
 
-up: build
+# make up needs a kubectl to be useful: the machine's, or one built here.
+up: build kubectl-if-missing
 	$(BIN)/lattice up $(UP_ARGS)
+
+kubectl-if-missing:
+	@command -v kubectl >/dev/null 2>&1 || [ -x $(K8S_BIN)/kubectl ] || { echo "no kubectl on the PATH: building $(K8S_BIN)/kubectl (once, a few minutes)"; $(MAKE) --no-print-directory $(K8S_BIN)/kubectl; }
 
 test: k8s-tools
 	$(GO) vet ./...
