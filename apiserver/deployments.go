@@ -271,6 +271,18 @@ func storedForm(fd *federation.FederatedDeployment) ([]byte, error) {
 	return b, nil
 }
 
+// defaultDeployment fills in the defaults, so what is stored and shown is
+// what the controllers act on.
+func defaultDeployment(fd *federation.FederatedDeployment) {
+	if fd.Spec.Replicas == nil {
+		one := int32(1)
+		fd.Spec.Replicas = &one
+	}
+	if fd.Spec.ReplicaScheduling.Type == "" {
+		fd.Spec.ReplicaScheduling.Type = federation.Divided
+	}
+}
+
 func validateDeployment(fd *federation.FederatedDeployment) error {
 	errs := federation.ValidateFederatedDeployment(fd)
 	if len(fd.Labels) > 0 || len(fd.Annotations) > 0 {
@@ -306,6 +318,7 @@ func (s *deploymentStorage) Create(ctx context.Context, obj runtime.Object, crea
 	fd.ResourceVersion, fd.Generation = "", 1
 	fd.DeletionTimestamp, fd.DeletionGracePeriodSeconds = nil, nil
 	fd.Status = federation.FederatedDeploymentStatus{}
+	defaultDeployment(fd)
 	if err := validateDeployment(fd); err != nil {
 		return nil, err
 	}
@@ -366,6 +379,7 @@ func (s *deploymentStorage) Update(ctx context.Context, name string, objInfo res
 	}
 	fd.UID, fd.CreationTimestamp, fd.Generation = old.UID, old.CreationTimestamp, old.Generation
 	fd.Status = old.Status
+	defaultDeployment(fd)
 	specChanged := !equality.Semantic.DeepEqual(old.Spec, fd.Spec)
 	if specChanged {
 		fd.Generation++

@@ -248,6 +248,14 @@ func TestDeploymentCRUD(t *testing.T) {
 	assert.Equal(t, int64(4), r)
 	_, err = c.Patch(ctx, "web", types.StrategicMergePatchType, []byte(`{"metadata":{"labels":{"patched":"yes"}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
+	// Defaults are filled in.
+	def := fdObject("defaulted", 1)
+	def.Spec.Replicas = nil
+	dd := fromUnstructured(t, must(c.Create(ctx, toUnstructured(t, def), metav1.CreateOptions{})))
+	require.NotNil(t, dd.Spec.Replicas)
+	assert.Equal(t, int32(1), *dd.Spec.Replicas)
+	assert.Equal(t, federation.Divided, dd.Spec.ReplicaScheduling.Type)
+	require.NoError(t, c.Delete(ctx, "defaulted", metav1.DeleteOptions{}))
 	// Server-side apply.
 	applied := fdObject("api", 2)
 	applied.Spec.Template.Template.Spec.Containers[0].Image = "api:1"
