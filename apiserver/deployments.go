@@ -46,11 +46,7 @@ type deployments struct {
 func (d *deployments) info() resourceInfo        { return deploymentsInfo }
 func (d *deployments) newObject() runtime.Object { return &federation.FederatedDeployment{} }
 func (d *deployments) newList(items []runtime.Object) runtime.Object {
-	l := &federation.FederatedDeploymentList{Items: make([]federation.FederatedDeployment, 0, len(items))}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*federation.FederatedDeployment))
-	}
-	return l
+	return &federation.FederatedDeploymentList{Items: itemsOf[federation.FederatedDeployment](items)}
 }
 
 func notFound(plural, name string) error {
@@ -198,8 +194,8 @@ func (d *deployments) deleted(ev crdt.Event) (runtime.Object, error) {
 
 func (d *deployments) fieldSet(runtime.Object) fields.Set { return nil }
 
-func (d *deployments) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, []metav1.TableRow) {
-	cols := []metav1.TableColumnDefinition{
+func (d *deployments) columns() []metav1.TableColumnDefinition {
+	return []metav1.TableColumnDefinition{
 		nameColumn(),
 		{Name: "Ready", Type: "string", Description: "Ready replicas over desired, federation-wide."},
 		{Name: "Members", Type: "integer", Description: "Members running replicas."},
@@ -208,25 +204,21 @@ func (d *deployments) table(objs []runtime.Object) ([]metav1.TableColumnDefiniti
 		{Name: "Images", Type: "string", Priority: 1, Description: "Container images of the template."},
 		ageColumn(),
 	}
-	rows := make([]metav1.TableRow, 0, len(objs))
-	for _, o := range objs {
-		fd := o.(*federation.FederatedDeployment)
-		want := fd.Spec.ReplicasOrDefault()
-		if fd.Spec.ReplicaScheduling.SchedulingTypeOrDefault() == federation.Duplicated {
-			want = max(want, fd.Status.Replicas)
-		}
-		var images []string
-		for _, c := range fd.Spec.Template.Template.Spec.Containers {
-			images = append(images, c.Image)
-		}
-		rows = append(rows, metav1.TableRow{
-			Cells: []any{fd.Name, fmt.Sprintf("%d/%d", fd.Status.ReadyReplicas, want), int64(len(fd.Status.Members)),
-				conditionStatus(fd.Status.Conditions, federation.ConditionAvailable),
-				string(fd.Spec.ReplicaScheduling.SchedulingTypeOrDefault()), strings.Join(images, ","), age(fd.CreationTimestamp)},
-			Object: runtime.RawExtension{Object: o},
-		})
+}
+
+func (d *deployments) cells(o runtime.Object) []any {
+	fd := o.(*federation.FederatedDeployment)
+	want := fd.Spec.ReplicasOrDefault()
+	if fd.Spec.ReplicaScheduling.SchedulingTypeOrDefault() == federation.Duplicated {
+		want = max(want, fd.Status.Replicas)
 	}
-	return cols, rows
+	var images []string
+	for _, c := range fd.Spec.Template.Template.Spec.Containers {
+		images = append(images, c.Image)
+	}
+	return []any{fd.Name, fmt.Sprintf("%d/%d", fd.Status.ReadyReplicas, want), int64(len(fd.Status.Members)),
+		conditionStatus(fd.Status.Conditions, federation.ConditionAvailable),
+		string(fd.Spec.ReplicaScheduling.SchedulingTypeOrDefault()), strings.Join(images, ","), age(fd.CreationTimestamp)}
 }
 
 // --- writes ----------------------------------------------------------------

@@ -52,11 +52,7 @@ type ledgerEntries struct{ store *crdt.Store }
 func (l *ledgerEntries) info() resourceInfo        { return ledgerEntriesInfo }
 func (l *ledgerEntries) newObject() runtime.Object { return &federation.LedgerEntry{} }
 func (l *ledgerEntries) newList(items []runtime.Object) runtime.Object {
-	out := &federation.LedgerEntryList{Items: make([]federation.LedgerEntry, 0, len(items))}
-	for _, o := range items {
-		out.Items = append(out.Items, *o.(*federation.LedgerEntry))
-	}
-	return out
+	return &federation.LedgerEntryList{Items: itemsOf[federation.LedgerEntry](items)}
 }
 
 func entryName(author string, seq uint64) string {
@@ -148,8 +144,8 @@ func (l *ledgerEntries) fieldSet(o runtime.Object) fields.Set {
 	return fields.Set{"spec.author": e.Spec.Author, "spec.type": e.Spec.Type}
 }
 
-func (l *ledgerEntries) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, []metav1.TableRow) {
-	cols := []metav1.TableColumnDefinition{
+func (l *ledgerEntries) columns() []metav1.TableColumnDefinition {
+	return []metav1.TableColumnDefinition{
 		nameColumn(),
 		{Name: "Type", Type: "string", Description: "Entry type."},
 		{Name: "Seq", Type: "integer", Description: "Position in the author's feed."},
@@ -158,15 +154,11 @@ func (l *ledgerEntries) table(objs []runtime.Object) ([]metav1.TableColumnDefini
 		{Name: "Hash", Type: "string", Priority: 1, Description: "The entry's SHA-256."},
 		ageColumn(),
 	}
-	rows := make([]metav1.TableRow, 0, len(objs))
-	for _, o := range objs {
-		e := o.(*federation.LedgerEntry)
-		rows = append(rows, metav1.TableRow{
-			Cells:  []any{e.Name, e.Spec.Type, e.Spec.Seq, e.Spec.Verified, e.Spec.Author, e.Spec.Hash, age(e.CreationTimestamp)},
-			Object: runtime.RawExtension{Object: o},
-		})
-	}
-	return cols, rows
+}
+
+func (l *ledgerEntries) cells(o runtime.Object) []any {
+	e := o.(*federation.LedgerEntry)
+	return []any{e.Name, e.Spec.Type, e.Spec.Seq, e.Spec.Verified, e.Spec.Author, e.Spec.Hash, age(e.CreationTimestamp)}
 }
 
 // --- identities --------------------------------------------------------------
@@ -183,11 +175,7 @@ type identities struct{ store *crdt.Store }
 func (i *identities) info() resourceInfo        { return identitiesInfo }
 func (i *identities) newObject() runtime.Object { return &federation.Identity{} }
 func (i *identities) newList(items []runtime.Object) runtime.Object {
-	out := &federation.IdentityList{Items: make([]federation.Identity, 0, len(items))}
-	for _, o := range items {
-		out.Items = append(out.Items, *o.(*federation.Identity))
-	}
-	return out
+	return &federation.IdentityList{Items: itemsOf[federation.Identity](items)}
 }
 
 // build assembles identities from entry and member objects.
@@ -321,8 +309,8 @@ func (i *identities) fieldSet(o runtime.Object) fields.Set {
 	return fields.Set{"spec.did": o.(*federation.Identity).Spec.DID}
 }
 
-func (i *identities) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, []metav1.TableRow) {
-	cols := []metav1.TableColumnDefinition{
+func (i *identities) columns() []metav1.TableColumnDefinition {
+	return []metav1.TableColumnDefinition{
 		nameColumn(),
 		{Name: "Member", Type: "string", Description: "The Member with this DID."},
 		{Name: "Registered", Type: "boolean", Description: "The DID's feed holds its registration."},
@@ -330,13 +318,9 @@ func (i *identities) table(objs []runtime.Object) ([]metav1.TableColumnDefinitio
 		{Name: "DID", Type: "string", Priority: 1, Description: "The did:key identifier."},
 		ageColumn(),
 	}
-	rows := make([]metav1.TableRow, 0, len(objs))
-	for _, o := range objs {
-		id := o.(*federation.Identity)
-		rows = append(rows, metav1.TableRow{
-			Cells:  []any{id.Name, id.Status.Member, id.Status.Registered, id.Status.LedgerEntries, id.Spec.DID, age(id.CreationTimestamp)},
-			Object: runtime.RawExtension{Object: o},
-		})
-	}
-	return cols, rows
+}
+
+func (i *identities) cells(o runtime.Object) []any {
+	id := o.(*federation.Identity)
+	return []any{id.Name, id.Status.Member, id.Status.Registered, id.Status.LedgerEntries, id.Spec.DID, age(id.CreationTimestamp)}
 }

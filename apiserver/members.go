@@ -35,11 +35,7 @@ type members struct {
 func (m *members) info() resourceInfo        { return membersInfo }
 func (m *members) newObject() runtime.Object { return &federation.Member{} }
 func (m *members) newList(items []runtime.Object) runtime.Object {
-	l := &federation.MemberList{Items: make([]federation.Member, 0, len(items))}
-	for _, o := range items {
-		l.Items = append(l.Items, *o.(*federation.Member))
-	}
-	return l
+	return &federation.MemberList{Items: itemsOf[federation.Member](items)}
 }
 
 func (m *members) decode(o crdt.Object, live []string) (*federation.Member, error) {
@@ -117,8 +113,8 @@ func (m *members) fieldSet(o runtime.Object) fields.Set {
 	return fields.Set{"spec.did": o.(*federation.Member).Spec.DID}
 }
 
-func (m *members) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, []metav1.TableRow) {
-	cols := []metav1.TableColumnDefinition{
+func (m *members) columns() []metav1.TableColumnDefinition {
+	return []metav1.TableColumnDefinition{
 		nameColumn(),
 		{Name: "Ready", Type: "string", Description: "The member's own Ready condition."},
 		{Name: "Reachable", Type: "string", Description: "Alive in the serving member's membership view."},
@@ -127,15 +123,11 @@ func (m *members) table(objs []runtime.Object) ([]metav1.TableColumnDefinition, 
 		{Name: "DID", Type: "string", Priority: 1, Description: "The member's did:key identity."},
 		{Name: "Heartbeat", Type: "string", Description: "Time since the member's last heartbeat."},
 	}
-	rows := make([]metav1.TableRow, 0, len(objs))
-	for _, o := range objs {
-		mem := o.(*federation.Member)
-		rows = append(rows, metav1.TableRow{
-			Cells: []any{mem.Name, conditionStatus(mem.Status.Conditions, federation.ConditionReady),
-				conditionStatus(mem.Status.Conditions, federation.ConditionReachable), mem.Spec.Cluster,
-				mem.Labels[federation.LabelRegion], mem.Spec.DID, age(mem.Status.LastHeartbeat)},
-			Object: runtime.RawExtension{Object: o},
-		})
-	}
-	return cols, rows
+}
+
+func (m *members) cells(o runtime.Object) []any {
+	mem := o.(*federation.Member)
+	return []any{mem.Name, conditionStatus(mem.Status.Conditions, federation.ConditionReady),
+		conditionStatus(mem.Status.Conditions, federation.ConditionReachable), mem.Spec.Cluster,
+		mem.Labels[federation.LabelRegion], mem.Spec.DID, age(mem.Status.LastHeartbeat)}
 }

@@ -74,6 +74,17 @@ type backend interface {
 	deleted(ev crdt.Event) (runtime.Object, error)
 	// fieldSet returns the fields the resource's field selectors match.
 	fieldSet(obj runtime.Object) fields.Set
-	// table renders objects for kubectl get.
-	table(objs []runtime.Object) ([]metav1.TableColumnDefinition, []metav1.TableRow)
+	// columns and cells render objects for kubectl get: the columns, and
+	// an object's cells in their order.
+	columns() []metav1.TableColumnDefinition
+	cells(o runtime.Object) []any
+}
+
+// itemsOf converts a backend's objects (all *T) to a list's items.
+func itemsOf[T any](objs []runtime.Object) []T {
+	out := make([]T, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, *any(o).(*T))
+	}
+	return out
 }

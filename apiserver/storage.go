@@ -213,6 +213,10 @@ func (s *readStorage) ConvertToTable(_ context.Context, obj runtime.Object, _ ru
 		objs = []runtime.Object{obj}
 		t.ResourceVersion = metaOf(obj).GetResourceVersion()
 	}
-	t.ColumnDefinitions, t.Rows = s.b.table(objs)
+	t.ColumnDefinitions = s.b.columns()
+	t.Rows = make([]metav1.TableRow, 0, len(objs))
+	for _, o := range objs {
+		t.Rows = append(t.Rows, metav1.TableRow{Cells: s.b.cells(o), Object: runtime.RawExtension{Object: o}})
+	}
 	return t, nil
 }
