@@ -18,14 +18,23 @@
 // SWIM model in swim.go decides each member's live view), the local
 // Kubernetes cluster (federation.Embedded, a pod-start delay), and durable
 // writes (a configurable per-message processing delay stands in for badger's
-// fsync on the receiving side).
+// fsync on the receiving side). Beyond 256 members each member's
+// anti-entropy peers are a random partial view (peers.go says why), where
+// production hands Sync every live member.
 //
 // Determinism: the simulation is single-threaded, all randomness comes from
 // PCG generators seeded from the scenario seed, map iteration never decides
 // an outcome, and virtual time starts at a fixed epoch. The same scenario and
-// seed give byte-identical timeseries.csv and summary.json, except the
-// fields measured on the host (wall_seconds, events_per_second,
-// peak_heap_bytes), which live in summary.json's "host" object so that a
-// comparison can drop exactly that object. The package never reads the wall
-// clock: the runner is handed a wall-clock function by its caller.
+// seed give byte-identical CSVs and plots, and a summary.json identical
+// except for the three fields measured on the host (wall_seconds,
+// events_per_second, peak_heap_bytes; listed in HostFields), which stay
+// top-level keys because the CLI contract names them; comparisons drop
+// exactly those. The package never reads the wall clock: the runner is
+// handed a wall-clock function by its caller (the CLI).
+//
+// Files: engine.go (event queue), world.go (setup, dispatch, workload),
+// member.go (a member's cores, message passing), peers.go (anti-entropy peer
+// views), network.go, swim.go, actions.go (faults and churn), fed.go
+// (federation controller loop), metrics.go, output.go, svg.go, scenario.go,
+// runner.go.
 package sim

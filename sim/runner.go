@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"runtime"
@@ -27,8 +28,9 @@ type Result struct {
 	Latencies []float64
 }
 
-// Run simulates the scenario to its end.
-func Run(sc *Scenario, opt RunOptions) (Result, error) {
+// Run simulates the scenario to its end, or until ctx is cancelled (checked
+// after every virtual second).
+func Run(ctx context.Context, sc *Scenario, opt RunOptions) (Result, error) {
 	var start, lastShown time.Time
 	if opt.Wall != nil {
 		start = opt.Wall()
@@ -62,6 +64,9 @@ func Run(sc *Scenario, opt RunOptions) (Result, error) {
 		}
 		if w.Done() {
 			break
+		}
+		if err := ctx.Err(); err != nil {
+			return Result{}, fmt.Errorf("simulation stopped at %s of virtual time: %w", w.Now(), err)
 		}
 	}
 	sum := w.Summary()

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -27,7 +28,7 @@ func scenario(t *testing.T, name string, members int, d time.Duration) *Scenario
 // runTo runs sc and writes its outputs to a fresh directory.
 func runTo(t *testing.T, sc *Scenario) string {
 	t.Helper()
-	res, err := Run(sc, RunOptions{})
+	res, err := Run(context.Background(), sc, RunOptions{})
 	require.NoError(t, err)
 	dir := t.TempDir()
 	require.NoError(t, WriteOutputs(dir, res.Summary, res.Series, res.Latencies))
@@ -72,6 +73,15 @@ func TestDeterminism(t *testing.T) {
 	y, _ := os.ReadFile(filepath.Join(c, "timeseries.csv"))
 	assert.False(t, bytes.Equal(x, y), "a different seed must give a different run")
 	assert.NotEqual(t, sa, deterministicSummary(t, c))
+}
+
+func TestRunStopsWhenCancelled(t *testing.T) {
+	sc := scenario(t, "steady", 10, time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Run(ctx, sc, RunOptions{})
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorContains(t, err, "stopped at 1s")
 }
 
 // The federation model (Reconcile, Embedded clusters, reports) and the

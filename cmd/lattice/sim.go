@@ -75,7 +75,7 @@ or as a path to a YAML file, and write to DIR:
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && isTerminal(f) {
 				opt.Progress = f
 			}
-			res, err := sim.Run(sc, opt)
+			res, err := sim.Run(cmd.Context(), sc, opt)
 			if err != nil {
 				return err
 			}
