@@ -102,7 +102,15 @@ func startUp(t *testing.T, bin, root string) *upHandle {
 	require.NoError(t, h.cmd.Start())
 	go func() { h.exited <- h.cmd.Wait() }()
 	t.Cleanup(func() {
-		if h.cmd.ProcessState == nil {
+		if h.cmd.ProcessState != nil {
+			return
+		}
+		// SIGINT: lattice up stops its members (own process groups, so a
+		// SIGKILL here would orphan them).
+		_ = h.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-h.exited:
+		case <-time.After(60 * time.Second):
 			h.cmd.Process.Kill()
 			<-h.exited
 		}
