@@ -248,6 +248,14 @@ func TestDeploymentCRUD(t *testing.T) {
 	assert.Equal(t, int64(4), r)
 	_, err = c.Patch(ctx, "web", types.StrategicMergePatchType, []byte(`{"metadata":{"labels":{"patched":"yes"}}}`), metav1.PatchOptions{})
 	require.NoError(t, err)
+	// Too large for the store (1.5 MiB objects) or for a request (3 MiB): 413.
+	big := fdObject("big", 1)
+	big.Spec.Template.Template.Spec.Containers[0].Args = []string{strings.Repeat("x", 2<<20)}
+	_, err = c.Create(ctx, toUnstructured(t, big), metav1.CreateOptions{})
+	require.True(t, apierrors.IsRequestEntityTooLargeError(err), "%v", err)
+	big.Spec.Template.Template.Spec.Containers[0].Args = []string{strings.Repeat("x", 4<<20)}
+	_, err = c.Create(ctx, toUnstructured(t, big), metav1.CreateOptions{})
+	require.True(t, apierrors.IsRequestEntityTooLargeError(err), "%v", err)
 	// Defaults are filled in.
 	def := fdObject("defaulted", 1)
 	def.Spec.Replicas = nil
