@@ -75,13 +75,16 @@ func (d *deployments) liveView() []string {
 }
 
 // withStatus fills in the aggregated status and the object's
-// resourceVersion: the newest of its spec and reports.
+// resourceVersion: the newest of its spec and its live members' reports.
 func (d *deployments) withStatus(fd *federation.FederatedDeployment, reports []crdt.Object, live []string) {
 	rv, _ := strconv.ParseUint(fd.ResourceVersion, 10, 64)
 	rs := make([]federation.PlacementReport, 0, len(reports))
 	for _, o := range reports {
 		r, err := federation.DecodePlacement(o)
 		if err != nil {
+			continue
+		}
+		if _, ok := slices.BinarySearch(live, r.Member); !ok {
 			continue
 		}
 		rs = append(rs, r)
@@ -93,10 +96,6 @@ func (d *deployments) withStatus(fd *federation.FederatedDeployment, reports []c
 
 func deploymentKey(ns, name string) (crdt.Key, error) {
 	return crdt.MakeKey(federation.Group, federation.KindFederatedDeployment, ns, name)
-}
-
-func placementPrefix(ns, name string) string {
-	return federation.PlacementPrefix + ns + "/" + name + "."
 }
 
 func (d *deployments) get(_ context.Context, ns, name string) (runtime.Object, error) {
@@ -124,14 +123,25 @@ func (d *deployments) read(ns, name string) (*federation.FederatedDeployment, ui
 	if err != nil {
 		return nil, 0, apierrors.NewInternalError(err)
 	}
-	reports, _, err := d.store.List(placementPrefix(ns, name))
-	if err != nil {
-		return nil, 0, storeError(err)
+	// Only live members' reports count (AggregateStatus), so they are
+	// read by key, one per live member, rather than by scanning: a get, and
+	// every watch event, costs O(members), not O(store).
+	live := d.liveView()
+	reports := make([]crdt.Object, 0, len(live))
+	for _, m := range live {
+		key, err := federation.PlacementStoreKey(ns, name, m)
+		if err != nil {
+			continue
+		}
+		r, err := d.store.Get(key)
+		switch {
+		case err == nil:
+			reports = append(reports, r)
+		case !errors.Is(err, crdt.ErrNotFound):
+			return nil, 0, storeError(err)
+		}
 	}
-	// The prefix also matches deployments whose name extends this one
-	// ("web" and "web.v2"); DecodePlacement's key check and the
-	// deployment filter in AggregateStatus keep only this one's reports.
-	d.withStatus(fd, reports, d.liveView())
+	d.withStatus(fd, reports, live)
 	return fd, o.ResourceVersion, nil
 }
 
