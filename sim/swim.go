@@ -255,10 +255,8 @@ func (w *World) suspicionCheck(t int32, side int32) {
 		return // a later check (after more confirmations) is queued
 	}
 	delete(w.sw.susp, key)
-	// Detection counts when the side learns of the death (and acts on it).
-	learned := now + w.disseminationDelay()
-	w.eng.Schedule(learned, evViewUpdate, t, packView(opDead, side))
-	w.met.deathDeclared(t, learned)
+	// Detection is counted when the side learns of the death (viewUpdate).
+	w.eng.Schedule(now+w.disseminationDelay(), evViewUpdate, t, packView(opDead, side))
 }
 
 // viewUpdate applies a disseminated membership message to every alive
@@ -267,12 +265,18 @@ func (w *World) viewUpdate(t int32, arg int64) {
 	op, side := unpackView(arg)
 	switch op {
 	case opDead:
+		changed := false
 		for j, m := range w.members {
 			j := int32(j)
 			if m.alive && w.nw.side[j] == side && j != t && w.sw.views[j].has(t) {
 				w.sw.views[j].clear(t)
 				w.viewChanged(j, t, false)
+				changed = true
 			}
+		}
+		// A death that changed some view, and not a graceful leave.
+		if changed && !w.members[t].left {
+			w.met.deathDeclared(t, w.eng.now)
 		}
 	case opAlive:
 		if !w.members[t].alive || w.nw.side[t] != side {
