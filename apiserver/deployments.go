@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
@@ -41,6 +42,54 @@ type deployments struct {
 	// live is this member's membership view (self included).
 	live func() []string
 	now  func() time.Time
+	// reports caches decoded placement reports by key and resourceVersion:
+	// a list decodes each changed report once, not once per request.
+	reports reportCache
+}
+
+// reportCache holds decoded placement reports. A full list replaces it
+// with what it saw, so reports of deleted deployments do not linger.
+type reportCache struct {
+	mu sync.Mutex
+	m  map[crdt.Key]cachedReport
+}
+
+type cachedReport struct {
+	rv  uint64
+	r   federation.PlacementReport
+	err error
+}
+
+func (c *reportCache) decode(o crdt.Object) (federation.PlacementReport, error) {
+	c.mu.Lock()
+	e, ok := c.m[o.Key]
+	c.mu.Unlock()
+	if ok && e.rv == o.ResourceVersion {
+		return e.r, e.err
+	}
+	r, err := federation.DecodePlacement(o)
+	c.mu.Lock()
+	if c.m == nil {
+		c.m = map[crdt.Key]cachedReport{}
+	}
+	c.m[o.Key] = cachedReport{rv: o.ResourceVersion, r: r, err: err}
+	c.mu.Unlock()
+	return r, err
+}
+
+// retain drops every entry whose key is not in keep.
+func (c *reportCache) retain(keep []crdt.Object) {
+	seen := make(map[crdt.Key]struct{}, len(keep))
+	for _, o := range keep {
+		seen[o.Key] = struct{}{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.m {
+		if _, ok := seen[k]; !ok {
+			delete(c.m, k)
+		}
+	}
 }
 
 func (d *deployments) info() resourceInfo        { return deploymentsInfo }
@@ -80,7 +129,7 @@ func (d *deployments) withStatus(fd *federation.FederatedDeployment, reports []c
 	rv, _ := strconv.ParseUint(fd.ResourceVersion, 10, 64)
 	rs := make([]federation.PlacementReport, 0, len(reports))
 	for _, o := range reports {
-		r, err := federation.DecodePlacement(o)
+		r, err := d.reports.decode(o)
 		if err != nil {
 			continue
 		}
@@ -158,9 +207,12 @@ func (d *deployments) list(_ context.Context, ns string) ([]runtime.Object, erro
 	if err != nil {
 		return nil, storeError(err)
 	}
+	if ns == "" {
+		d.reports.retain(reps)
+	}
 	byDeployment := map[string][]crdt.Object{}
 	for _, o := range reps {
-		r, err := federation.DecodePlacement(o)
+		r, err := d.reports.decode(o)
 		if err != nil {
 			continue
 		}
@@ -188,7 +240,7 @@ func (d *deployments) affected(ev crdt.Event) (string, string, bool, bool) {
 	case federation.KindFederatedDeployment:
 		return ns, name, true, true
 	case federation.KindPlacementStatus:
-		r, err := federation.DecodePlacement(ev.Object)
+		r, err := d.reports.decode(ev.Object)
 		if err != nil {
 			return "", "", false, false
 		}
