@@ -285,6 +285,14 @@ func TestDeploymentCRUD(t *testing.T) {
 	w = fromUnstructured(t, must(c.Get(ctx, "web", metav1.GetOptions{})))
 	assert.Equal(t, int32(6), w.Status.ReadyReplicas)
 	assert.Len(t, w.Status.Members, 2)
+	// A changed report is decoded again (the cache is by resourceVersion),
+	// on get and on list.
+	putReport(t, ts.store, "member-1", "default", "web", 4, 1)
+	w = fromUnstructured(t, must(c.Get(ctx, "web", metav1.GetOptions{})))
+	assert.Equal(t, int32(3), w.Status.ReadyReplicas)
+	for _, it := range must(c.List(ctx, metav1.ListOptions{FieldSelector: "metadata.name=web"})).Items {
+		assert.Equal(t, int32(3), fromUnstructured(t, &it).Status.ReadyReplicas)
+	}
 
 	// Selectors and pagination.
 	l, err := c.List(ctx, metav1.ListOptions{LabelSelector: "patched=yes"})
