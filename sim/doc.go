@@ -27,7 +27,7 @@
 // an outcome, and virtual time starts at a fixed epoch. The same scenario and
 // seed give byte-identical CSVs and plots, and a summary.json identical
 // except for the three fields measured on the host (wall_seconds,
-// events_per_second, peak_heap_bytes; listed in HostFields), which stay
+// events_per_second, peak_heap_bytes; listed by HostFields), which stay
 // top-level keys because the CLI contract names them; comparisons drop
 // exactly those. The package never reads the wall clock: the runner is
 // handed a wall-clock function by its caller (the CLI).

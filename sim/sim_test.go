@@ -42,7 +42,7 @@ func deterministicSummary(t *testing.T, dir string) map[string]any {
 	require.NoError(t, err)
 	var m map[string]any
 	require.NoError(t, json.Unmarshal(b, &m))
-	for _, k := range HostFields {
+	for _, k := range HostFields() {
 		require.Contains(t, m, k)
 		delete(m, k)
 	}
