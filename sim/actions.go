@@ -128,6 +128,14 @@ func (w *World) restart(i int32) {
 	m.inc++
 	w.aliveCount++
 	delete(w.met.crashedAt, i)
+	// The new incarnation's alive message supersedes any suspicion of the
+	// old one (memberlist orders by incarnation). Only deletions: map order
+	// does not matter.
+	for k := range w.sw.susp {
+		if k.target == i {
+			delete(w.sw.susp, k)
+		}
+	}
 	if err := w.newSync(m); err != nil {
 		w.met.syncErrors++
 		return
