@@ -9,9 +9,20 @@ type bitset []uint64
 
 func newBitset(n int) bitset { return make(bitset, (n+63)/64) }
 
-func (b bitset) has(i int32) bool { return b[i>>6]&(1<<(uint(i)&63)) != 0 }
-func (b bitset) set(i int32)      { b[i>>6] |= 1 << (uint(i) & 63) }
-func (b bitset) clear(i int32)    { b[i>>6] &^= 1 << (uint(i) & 63) }
+// has reports membership; members beyond the set's capacity (joined after
+// it was made) are not in it.
+func (b bitset) has(i int32) bool {
+	return int(i>>6) < len(b) && b[i>>6]&(1<<(uint(i)&63)) != 0
+}
+
+func (b bitset) set(i int32) { b[i>>6] |= 1 << (uint(i) & 63) }
+
+func (b bitset) clear(i int32) {
+	if int(i>>6) < len(b) {
+		b[i>>6] &^= 1 << (uint(i) & 63)
+	}
+}
+
 func (b bitset) count() (n int) {
 	for _, w := range b {
 		n += bits.OnesCount64(w)

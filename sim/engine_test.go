@@ -78,3 +78,15 @@ func BenchmarkEngine(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+func TestBitsetBeyondCapacity(t *testing.T) {
+	b := newBitset(64)
+	b.set(3)
+	assert.True(t, b.has(3))
+	assert.False(t, b.has(200), "a member that joined after the set was made is not in it")
+	b.clear(200) // no panic
+	b = b.grow(300)
+	b.set(299)
+	assert.True(t, b.has(299))
+	assert.Equal(t, 2, b.count())
+}
