@@ -103,10 +103,12 @@ func (w *World) noteApplied(m *member, msg crdt.Message) {
 				}
 			}
 		}
-	case *crdt.RepairMsg:
-		if u.Empty() {
-			return
-		}
+	case *crdt.AckMsg:
+	default:
+		// Digest repair messages may adopt the peer's causal context
+		// without any document changing (the write was superseded), so
+		// check the context itself. Repairs are rare; the clone is cheap
+		// enough.
 		ctx := m.rep.r.Context()
 		for _, rec := range w.pendingSorted() {
 			if rec.need.has(m.idx) && ctx.Contains(rec.dot) {
