@@ -151,7 +151,7 @@ func (w *World) sendAll(from *member, out []gossip.Envelope) {
 			w.met.syncErrors++
 			continue
 		}
-		w.met.sent(w.eng.now, len(wire))
+		w.met.sent(len(wire))
 		tm := w.members[to]
 		if !w.nw.sameSide(from.idx, to) {
 			continue // partitioned: the connection attempt fails

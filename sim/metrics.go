@@ -49,7 +49,7 @@ func newMetrics() *metrics {
 	return &metrics{pending: map[crdt.Dot]*writeRec{}, crashedAt: map[int32]int64{}, healAt: -1}
 }
 
-func (m *metrics) sent(_ int64, size int) {
+func (m *metrics) sent(size int) {
 	m.bytesTotal += uint64(size)
 	m.bytesWindow += uint64(size)
 	m.msgsTotal++

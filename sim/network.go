@@ -3,7 +3,6 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
-	"time"
 )
 
 // network models the links between members: a one-way delay drawn from a
@@ -117,5 +116,3 @@ func (nw *network) grow(n int) {
 		nw.side = append(nw.side, 0)
 	}
 }
-
-func durNS(d time.Duration) int64 { return int64(d) }
