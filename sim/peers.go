@@ -102,6 +102,13 @@ func (w *World) refillPartial(m *member) {
 			o.peers = append(o.peers, m.idx)
 			w.markPeersDirty(c)
 		}
+		// Being contacted tells c that m is alive (as a push-pull on
+		// connect does); otherwise c would drop a joiner it has not yet
+		// heard of from its list at once, and the link would be one-way.
+		if !w.sw.views[c].has(m.idx) {
+			w.sw.views[c].set(m.idx)
+			w.viewChanged(c, m.idx, true)
+		}
 	}
 	slices.Sort(m.peers)
 }
