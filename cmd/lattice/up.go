@@ -53,13 +53,15 @@ Member i keeps its data in DIR/member-i (replica ID member-i) and its log in
 DIR/member-i/agent.log. The first run founds federation NAME at member-1 and
 invites the others; running 'lattice up' again on the same DIR resumes from
 what is on disk (adding members if --members grew). Member i gossips on UDP
-127.0.0.1:BASE+i-1 and serves metrics on TCP 127.0.0.1:BASE+100+i-1; its
-label topology.kubernetes.io/region cycles through region-a, region-b,
-region-c.
+127.0.0.1:BASE+i-1, serves metrics on TCP 127.0.0.1:BASE+100+i-1 and the
+federation API (HTTPS) on TCP 127.0.0.1:BASE+200+i-1; its label
+topology.kubernetes.io/region cycles through region-a, region-b, region-c.
 
-While it runs, 'lattice status --dir DIR' shows the members and federated
-deployments, and 'lattice apply -f FILE --data-dir DIR/member-i' creates
-objects through any member.`,
+DIR/kubeconfig has one context per member, member-1 ... member-N, so
+'kubectl --kubeconfig DIR/kubeconfig --context member-2 get
+federateddeployments' works against any member. 'lattice status --dir DIR'
+shows the members and federated deployments, and 'lattice apply -f FILE
+--data-dir DIR/member-i' writes objects through a member without the API.`,
 		Example: `  lattice up
   lattice up --members 5 --dir /tmp/fed`,
 		Args: cobra.NoArgs,
@@ -291,7 +293,10 @@ func (u *upRun) writeKubeconfig() (string, error) {
 		}
 		contexts[p.name] = member.KubeContext{Server: "https://" + p.api, CA: ca, Token: strings.TrimSpace(string(tok))}
 	}
-	path := filepath.Join(u.dir, "kubeconfig")
+	path, err := filepath.Abs(filepath.Join(u.dir, "kubeconfig"))
+	if err != nil {
+		return "", err
+	}
 	if err := clientcmd.WriteToFile(*member.Kubeconfig(contexts), path); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
