@@ -10,7 +10,7 @@ var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 // virtualClock is the physical time source of every member's HLC
 // (crdt.PhysicalClock) and of the embedded clusters: the engine's clock,
 // never the wall clock.
-type virtualClock struct{ eng *Engine }
+type virtualClock struct{ eng *engine }
 
 // Now implements crdt.PhysicalClock.
 func (c virtualClock) Now() time.Time { return toTime(c.eng.now) }

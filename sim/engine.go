@@ -39,9 +39,9 @@ func (a *event) less(b *event) bool {
 	return a.seq < b.seq
 }
 
-// Engine is the discrete-event core: a virtual clock and a priority queue of
+// engine is the discrete-event core: a virtual clock and a priority queue of
 // events ordered by (time, insertion order). It never reads the wall clock.
-type Engine struct {
+type engine struct {
 	now       int64
 	seq       uint64
 	heap      []event
@@ -49,17 +49,17 @@ type Engine struct {
 }
 
 // Now is the current virtual time in nanoseconds.
-func (e *Engine) Now() int64 { return e.now }
+func (e *engine) Now() int64 { return e.now }
 
 // Processed is how many events have been popped.
-func (e *Engine) Processed() uint64 { return e.processed }
+func (e *engine) Processed() uint64 { return e.processed }
 
 // Len is the number of pending events.
-func (e *Engine) Len() int { return len(e.heap) }
+func (e *engine) Len() int { return len(e.heap) }
 
 // Schedule queues an event at virtual time at (clamped to now: the past
 // cannot be scheduled).
-func (e *Engine) Schedule(at int64, kind eventKind, node int32, arg int64) {
+func (e *engine) Schedule(at int64, kind eventKind, node int32, arg int64) {
 	if at < e.now {
 		at = e.now
 	}
@@ -70,7 +70,7 @@ func (e *Engine) Schedule(at int64, kind eventKind, node int32, arg int64) {
 
 // Next pops the earliest event if it is due at or before until, advancing
 // the clock to it.
-func (e *Engine) Next(until int64) (event, bool) {
+func (e *engine) Next(until int64) (event, bool) {
 	if len(e.heap) == 0 || e.heap[0].at > until {
 		return event{}, false
 	}
@@ -87,13 +87,13 @@ func (e *Engine) Next(until int64) (event, bool) {
 }
 
 // AdvanceTo moves the clock forward to t when no event is due before it.
-func (e *Engine) AdvanceTo(t int64) {
+func (e *engine) AdvanceTo(t int64) {
 	if t > e.now {
 		e.now = t
 	}
 }
 
-func (e *Engine) up(i int) {
+func (e *engine) up(i int) {
 	h := e.heap
 	x := h[i]
 	for i > 0 {
@@ -107,7 +107,7 @@ func (e *Engine) up(i int) {
 	h[i] = x
 }
 
-func (e *Engine) down(i int) {
+func (e *engine) down(i int) {
 	h := e.heap
 	n := len(h)
 	x := h[i]

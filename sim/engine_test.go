@@ -9,7 +9,7 @@ import (
 )
 
 func TestEngineOrdersByTimeThenInsertion(t *testing.T) {
-	var e Engine
+	var e engine
 	e.Schedule(30, evProbe, 1, 0)
 	e.Schedule(10, evProbe, 2, 0)
 	e.Schedule(20, evProbe, 3, 0)
@@ -28,7 +28,7 @@ func TestEngineOrdersByTimeThenInsertion(t *testing.T) {
 }
 
 func TestEngineStopsAtUntilAndClampsThePast(t *testing.T) {
-	var e Engine
+	var e engine
 	e.Schedule(100, evSample, -1, 0)
 	_, ok := e.Next(99)
 	assert.False(t, ok, "an event after until must not run")
@@ -45,7 +45,7 @@ func TestEngineStopsAtUntilAndClampsThePast(t *testing.T) {
 }
 
 func TestEngineHeapMatchesSort(t *testing.T) {
-	var e Engine
+	var e engine
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n = 5000
 	for i := range n {
@@ -65,7 +65,7 @@ func TestEngineHeapMatchesSort(t *testing.T) {
 // pending events (about what 10,000 members keep), each pop scheduling one
 // new event, as the simulator's timers do.
 func BenchmarkEngine(b *testing.B) {
-	var e Engine
+	var e engine
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 10_000 {
 		e.Schedule(rng.Int64N(1e9), evProbe, int32(i), 0)

@@ -17,7 +17,7 @@ import (
 // it with Step or RunUntil.
 type World struct {
 	sc      *Scenario
-	eng     Engine
+	eng     engine
 	rng     *rand.Rand
 	nw      *network
 	sw      *swim
