@@ -25,6 +25,15 @@ type Replica interface {
 	Step(m crdt.Message) (crdt.Message, error)
 }
 
+// Sequencer is implemented by replicas that expose the sequence number of
+// their latest applied change (crdt.Replica.Seq, the Store's
+// resourceVersion). Sync then skips gossip rounds that cannot send
+// anything: nothing changed since a round that found every peer up to
+// date. Idle members cost no DeltaFor calls.
+type Sequencer interface {
+	Seq() uint64
+}
+
 // SyncConfig tunes anti-entropy.
 type SyncConfig struct {
 	// Fanout is how many live peers each gossip round pushes deltas to.
@@ -102,6 +111,11 @@ type Sync struct {
 	nextRepair time.Time
 	started    bool
 	stats      SyncStats
+	// idle: the last round sent nothing with nothing in flight or being
+	// repaired, at replica sequence idleSeq; until the replica changes (or
+	// the peers do) a round would send nothing again.
+	idle    bool
+	idleSeq uint64
 }
 
 type flight struct {
@@ -140,6 +154,7 @@ func (s *Sync) SetPeers(live []crdt.ReplicaID) {
 		}
 	}
 	slices.Sort(s.peers)
+	s.idle = false
 	for p := range s.inflight {
 		if !s.live(p) {
 			delete(s.inflight, p)
@@ -222,8 +237,25 @@ func (s *Sync) Tick(now time.Time) ([]Envelope, error) {
 }
 
 // round pushes deltas to up to Fanout random peers that have something
-// to receive and nothing in flight.
+// to receive and nothing in flight, unless the last round found nothing
+// to send and the replica has not changed since.
 func (s *Sync) round(now time.Time) ([]Envelope, error) {
+	seqr, canSkip := s.r.(Sequencer)
+	var seq uint64
+	if canSkip {
+		seq = seqr.Seq()
+		if s.idle && seq == s.idleSeq {
+			return nil, nil
+		}
+	}
+	out, err := s.push(now)
+	s.idle = canSkip && err == nil && len(out) == 0 && len(s.inflight) == 0 && len(s.repairing) == 0
+	s.idleSeq = seq
+	return out, err
+}
+
+// push runs one round: deltas to up to Fanout random peers.
+func (s *Sync) push(now time.Time) ([]Envelope, error) {
 	order := slices.Clone(s.peers)
 	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	var out []Envelope
@@ -291,6 +323,10 @@ func (s *Sync) Receive(now time.Time, m crdt.Message) ([]Envelope, error) {
 	if err != nil {
 		s.stats.Rejected++
 		return nil, err
+	}
+	if _, ack := m.(*crdt.AckMsg); !ack {
+		// A peer's digest or repair may change what it needs from us.
+		s.idle = false
 	}
 	switch t := m.(type) {
 	case *crdt.AckMsg:

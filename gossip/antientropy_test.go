@@ -227,3 +227,54 @@ func TestSyncConfigValidate(t *testing.T) {
 	}
 	require.NoError(t, DefaultSyncConfig().Validate())
 }
+
+// countingReplica counts DeltaFor calls.
+type countingReplica struct {
+	MemoryReplica
+	deltaFor int
+}
+
+func (c *countingReplica) DeltaFor(p crdt.ReplicaID) (*crdt.DeltaMsg, error) {
+	c.deltaFor++
+	return c.MemoryReplica.DeltaFor(p)
+}
+
+// An idle member's rounds cost no DeltaFor calls until its replica or its
+// peers change; then it pushes again, and converges as before.
+func TestSyncSkipsIdleRounds(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	cfg.RepairInterval = time.Hour // isolate gossip rounds
+	net := newMemNet(t, 4, cfg)
+	id := net.ids[0]
+	cr := &countingReplica{MemoryReplica: MemoryReplica{net.reps[id]}}
+	s, err := NewSync(cfg, cr, 99)
+	require.NoError(t, err)
+	s.SetPeers(net.ids)
+	net.syncs[id] = s
+
+	net.put(id, "a/T/ns/x", 1)
+	net.runUntilConverged(50, cfg.Interval)
+	for range 5 { // acks arrive; a round finds everyone up to date
+		net.step(cfg.Interval)
+	}
+	before := cr.deltaFor
+	for range 100 {
+		net.step(cfg.Interval)
+	}
+	require.Equal(t, before, cr.deltaFor, "idle rounds call DeltaFor")
+
+	// A write ends the idle stretch; a remote write arriving does too.
+	net.put(id, "a/T/ns/y", 2)
+	net.runUntilConverged(50, cfg.Interval)
+	require.Greater(t, cr.deltaFor, before)
+	net.put(net.ids[2], "a/T/ns/z", 3)
+	net.runUntilConverged(50, cfg.Interval)
+	// A peer set change ends it as well.
+	for range 5 {
+		net.step(cfg.Interval)
+	}
+	before = cr.deltaFor
+	s.SetPeers(net.ids[:3])
+	net.step(cfg.Interval)
+	require.Greater(t, cr.deltaFor, before)
+}

@@ -16,6 +16,9 @@ type StoreReplica struct {
 
 func (s StoreReplica) ID() crdt.ReplicaID { return s.Store.ID() }
 
+// Seq is the store's latest applied change (its resourceVersion).
+func (s StoreReplica) Seq() uint64 { return s.Store.ResourceVersion() }
+
 func (s StoreReplica) DeltaFor(peer crdt.ReplicaID) (*crdt.DeltaMsg, error) {
 	return s.Store.DeltaFor(s.Ctx, peer)
 }
