@@ -49,6 +49,10 @@ type recordingReplica struct {
 
 func (a *recordingReplica) ID() crdt.ReplicaID { return a.r.ID() }
 
+// Seq makes the replica a gossip.Sequencer, as production's StoreReplica
+// is, so Sync skips idle rounds here exactly as it does there.
+func (a *recordingReplica) Seq() uint64 { return a.r.Seq() }
+
 func (a *recordingReplica) DeltaFor(peer crdt.ReplicaID) (*crdt.DeltaMsg, error) {
 	return a.r.DeltaFor(peer)
 }
