@@ -1,6 +1,6 @@
 // Package member owns a member's data directory and runs a member process:
-// the store and, for now, its local admin socket. Gossip, the API server and
-// the controllers join here as they land.
+// the store, its local admin socket, the ledger follower, gossip, the
+// federation controller, the federation API server and metrics.
 //
 // Data directory layout (DIR is --data-dir; 'lattice up --dir D' uses
 // D/member-1 ... D/member-N):
@@ -9,6 +9,10 @@
 //	  id          the member's replica ID, one line of text (later a DID)
 //	  store/      the badger store (crdt.Store)
 //	  admin.sock  admin API socket, present while the member runs (see internal/admin)
+//	  identity/   the member's did:key key (identity package)
+//	  api/        federation API credentials: ca.crt, ca.key, serving.crt,
+//	              serving.key, token (keys and token 0600) and, standalone,
+//	              kubeconfig (see api.go)
 //
 // A directory is a Lattice data directory when it holds store/ and id.
 // Only one process may open the store; other commands reach a running
