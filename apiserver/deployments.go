@@ -117,12 +117,6 @@ func decodeDeployment(o crdt.Object) (*federation.FederatedDeployment, error) {
 	return &fd, nil
 }
 
-func (d *deployments) liveView() []string {
-	l := slices.Clone(d.live())
-	slices.Sort(l)
-	return slices.Compact(l)
-}
-
 // withStatus fills in the aggregated status and the object's
 // resourceVersion: the newest of its spec and its live members' reports.
 func (d *deployments) withStatus(fd *federation.FederatedDeployment, reports []crdt.Object, live []string) {
@@ -175,7 +169,7 @@ func (d *deployments) read(ns, name string) (*federation.FederatedDeployment, ui
 	// Only live members' reports count (AggregateStatus), so they are
 	// read by key, one per live member, rather than by scanning: a get, and
 	// every watch event, costs O(members), not O(store).
-	live := d.liveView()
+	live := sortedLive(d.live)
 	reports := make([]crdt.Object, 0, len(live))
 	for _, m := range live {
 		key, err := federation.PlacementStoreKey(ns, name, m)
@@ -218,7 +212,7 @@ func (d *deployments) list(_ context.Context, ns string) ([]runtime.Object, erro
 		}
 		byDeployment[r.Deployment] = append(byDeployment[r.Deployment], o)
 	}
-	live := d.liveView()
+	live := sortedLive(d.live)
 	out := make([]runtime.Object, 0, len(objs))
 	for _, o := range objs {
 		fd, err := decodeDeployment(o)

@@ -59,12 +59,6 @@ func (m *members) decode(o crdt.Object, live []string) (*federation.Member, erro
 	return &mem, nil
 }
 
-func (m *members) liveView() []string {
-	l := slices.Clone(m.live())
-	slices.Sort(l)
-	return slices.Compact(l)
-}
-
 func (m *members) get(_ context.Context, _, name string) (runtime.Object, error) {
 	key, err := federation.MemberStoreKey(name)
 	if err != nil {
@@ -77,7 +71,7 @@ func (m *members) get(_ context.Context, _, name string) (runtime.Object, error)
 		}
 		return nil, storeError(err)
 	}
-	mem, err := m.decode(o, m.liveView())
+	mem, err := m.decode(o, sortedLive(m.live))
 	if err != nil {
 		return nil, apierrors.NewInternalError(err)
 	}
@@ -89,7 +83,7 @@ func (m *members) list(context.Context, string) ([]runtime.Object, error) {
 	if err != nil {
 		return nil, storeError(err)
 	}
-	live := m.liveView()
+	live := sortedLive(m.live)
 	out := make([]runtime.Object, 0, len(objs))
 	for _, o := range objs {
 		if mem, err := m.decode(o, live); err == nil {

@@ -88,3 +88,11 @@ func itemsOf[T any](objs []runtime.Object) []T {
 	}
 	return out
 }
+
+// sortedLive returns the membership view sorted and deduplicated, for
+// binary search.
+func sortedLive(live func() []string) []string {
+	l := slices.Clone(live())
+	slices.Sort(l)
+	return slices.Compact(l)
+}
