@@ -173,17 +173,27 @@ func (s *Sync) live(p crdt.ReplicaID) bool {
 }
 
 // Notify says the replica changed (a local write, or a remote one to pass
-// on): the next Tick runs a gossip round at once.
+// on): the next Tick runs a gossip round at once. Drivers must call it on
+// every change of the replica they did not make through Receive: an idle
+// Sync (see NextTick) otherwise notices the change only at its next repair.
 func (s *Sync) Notify(now time.Time) {
+	s.idle = false
 	if s.nextRound.After(now) {
 		s.nextRound = now
 	}
 }
 
-// NextTick returns when Tick next has work.
+// NextTick returns when Tick next has work. An idle Sync (its last round
+// found every peer up to date, nothing is in flight or being repaired, and
+// nothing has happened since) has none until its next repair, so an idle
+// member wakes once per RepairInterval instead of once per Interval; a
+// Notify, Receive or SetPeers ends idleness.
 func (s *Sync) NextTick() time.Time {
 	if !s.started {
 		return time.Time{}
+	}
+	if s.idle && len(s.inflight) == 0 && len(s.repairing) == 0 {
+		return s.nextRepair
 	}
 	if s.nextRepair.Before(s.nextRound) {
 		return s.nextRepair

@@ -37,7 +37,9 @@ func newMemNet(t *testing.T, n int, cfg SyncConfig) *memNet {
 	for i := range n {
 		id := crdt.ReplicaID(fmt.Sprintf("r%02d", i))
 		net.ids = append(net.ids, id)
-		r, err := crdt.NewReplica(crdt.DefaultReplicaConfig(id, crdt.NewClock(clock, 0)))
+		rc := crdt.DefaultReplicaConfig(id, crdt.NewClock(clock, 0))
+		rc.Volatile = true
+		r, err := crdt.NewReplica(rc)
 		require.NoError(t, err)
 		net.reps[id] = r
 		s, err := NewSync(cfg, MemoryReplica{r}, uint64(i+1))
@@ -262,9 +264,14 @@ func TestSyncSkipsIdleRounds(t *testing.T) {
 		net.step(cfg.Interval)
 	}
 	require.Equal(t, before, cr.deltaFor, "idle rounds call DeltaFor")
+	// An idle Sync asks to be woken only for its next repair, not every
+	// Interval.
+	require.Equal(t, s.nextRepair, s.NextTick(), "idle Sync still asks for rounds")
+	require.Greater(t, s.NextTick().Sub(net.clock.now), cfg.Interval)
 
 	// A write ends the idle stretch; a remote write arriving does too.
 	net.put(id, "a/T/ns/y", 2)
+	require.False(t, s.NextTick().After(net.clock.now), "Notify must make a round due at once")
 	net.runUntilConverged(50, cfg.Interval)
 	require.Greater(t, cr.deltaFor, before)
 	net.put(net.ids[2], "a/T/ns/z", 3)

@@ -679,13 +679,21 @@ func (n *Node) watchStore() {
 			}
 			continue
 		}
+		// Changes made while no watch was open are not replayed: say
+		// "changed" once, since an idle Sync waits for Notify (see
+		// Sync.NextTick).
+		n.markDirty()
 		for range w.Events() {
-			select {
-			case n.dirty <- struct{}{}:
-			default:
-			}
+			n.markDirty()
 		}
 		w.Stop()
+	}
+}
+
+func (n *Node) markDirty() {
+	select {
+	case n.dirty <- struct{}{}:
+	default:
 	}
 }
 
