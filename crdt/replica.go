@@ -26,6 +26,10 @@ type ReplicaConfig struct {
 	// MaxDeltaBytes bounds the documents in one outgoing delta message; the
 	// rest follows in the next round.
 	MaxDeltaBytes int
+	// Volatile replicas have no durable state (the simulator, tests):
+	// nobody calls Meta, so stability reports claim the current clock
+	// reading instead of the last persisted one.
+	Volatile bool
 }
 
 // DefaultReplicaConfig returns the defaults for replica id over clock.
@@ -96,7 +100,8 @@ type Change struct {
 	Doc *Document
 }
 
-// Meta is the replica's own state to persist with every update.
+// Meta is the replica's own state, persisted with every batch of updates
+// (see Replica.Meta).
 type Meta struct {
 	Seq      uint64
 	Clock    Timestamp
@@ -116,7 +121,6 @@ type Update struct {
 	Entry *BufferEntry
 	// PrunedThrough: buffer entries with Last <= it were dropped.
 	PrunedThrough uint64
-	Meta          Meta
 }
 
 // Empty reports whether nothing needs persisting beyond Meta.
@@ -249,21 +253,30 @@ func (r *Replica) Len() int { return len(r.docs) }
 // get on an idle replica (each refresh costs a metadata write).
 const reportClockRefresh = time.Second
 
-func (r *Replica) meta() Meta {
+// Meta returns the replica's own state, for the driver to persist with
+// each batch of updates (once per batch: the last call covers every update
+// before it). The clock it carries becomes the clock this replica's
+// stability reports claim, so the driver must make it durable before it
+// sends any reply produced after this call; a restart then never issues
+// writes below a reported clock.
+func (r *Replica) Meta() Meta {
 	m := Meta{Seq: r.seq, Clock: r.clock.Refresh(reportClockRefresh), BufFloor: r.bufFloor, Context: r.ctx.Clone(),
 		Acks: make(map[ReplicaID]uint64, len(r.peers))}
 	for p := range r.peers {
 		m.Acks[p] = r.acks[p]
 	}
-	// Stability reports may only claim a clock reading that is durable, so
-	// a restart can never issue writes below a reported clock.
 	r.reportClock = m.Clock
 	return m
 }
 
-func (r *Replica) finish(u *Update) Update {
-	u.Meta = r.meta()
-	return *u
+// reportedClock is the clock a stability report may claim: the last one
+// made durable by Meta, or, for a volatile replica (nothing is durable),
+// the current reading.
+func (r *Replica) reportedClock() Timestamp {
+	if r.cfg.Volatile {
+		r.reportClock = r.clock.Refresh(reportClockRefresh)
+	}
+	return r.reportClock
 }
 
 // --- local operations ---------------------------------------------------
@@ -366,7 +379,7 @@ func (r *Replica) PutObject(key Key, parsed ParsedObject, opts PutOptions) (Upda
 		changed = true
 	}
 	if !changed {
-		return r.finish(&Update{}), nil
+		return Update{}, nil
 	}
 	// The state must stay within what the store reloads and peers accept:
 	// escapes (\b, \f) grow in canonical JSON, and tombstones and stamps
@@ -407,7 +420,7 @@ func (r *Replica) commitLocal(key Key, doc, delta *Document, s Stamp, existed bo
 	e := &BufferEntry{First: r.seq, Last: r.seq, Dots: []Dot{s.Dot()}, Docs: []KeyedDoc{{Key: key, Doc: delta}}}
 	u := &Update{Changes: []Change{ch}, Entry: e}
 	r.appendBuffer(e, u)
-	return r.finish(u)
+	return *u
 }
 
 // install stores doc as key's state at rv and returns the change.
@@ -520,7 +533,7 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 	}
 	u := &Update{}
 	r.pruneBuffer(u)
-	return r.finish(u)
+	return *u
 }
 
 // DeltaFor returns the join of every buffered delta peer has not
@@ -603,7 +616,7 @@ func coversAll(vv VersionVector, dots []Dot) bool {
 
 // Ack returns an acknowledgement of seq carrying this replica's report.
 func (r *Replica) Ack(seq uint64) *AckMsg {
-	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.Clone(), Clock: r.reportClock}
+	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.Clone(), Clock: r.reportedClock()}
 }
 
 // HandleAck records a peer's acknowledgement and report.
@@ -614,7 +627,7 @@ func (r *Replica) HandleAck(m *AckMsg) Update {
 	r.noteReport(m.From, m.VV, m.Clock)
 	u := &Update{}
 	r.pruneBuffer(u)
-	return r.finish(u)
+	return *u
 }
 
 func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) {
@@ -681,7 +694,7 @@ func (r *Replica) ApplyDelta(m *DeltaMsg) (Update, *AckMsg, error) {
 		}
 	}
 	r.bufferRemote(e, u)
-	return r.finish(u), r.Ack(m.Seq), nil
+	return *u, r.Ack(m.Seq), nil
 }
 
 // bufferRemote assigns sequence numbers to the changes in u and buffers e
@@ -773,7 +786,7 @@ func (r *Replica) StartRepair(peer ReplicaID) *DigestMsg {
 	r.sessionSeq++
 	sess := &repairSession{id: r.sessionSeq, mySeq: r.seq, myCtx: r.ctx.Clone()}
 	r.sessions[peer] = sess
-	return &DigestMsg{From: r.id, Session: sess.id, Seq: r.seq, Clock: r.reportClock, Context: sess.myCtx,
+	return &DigestMsg{From: r.id, Session: sess.id, Seq: r.seq, Clock: r.reportedClock(), Context: sess.myCtx,
 		Depth: depth, Buckets: r.buckets(depth)}
 }
 
@@ -786,7 +799,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 	}
 	r.noteReport(m.From, m.Context.VV, m.Clock)
 	mine := r.buckets(m.Depth)
-	reply := &KeysMsg{From: r.id, Session: m.Session, Seq: r.seq, Clock: r.reportClock, Context: r.ctx.Clone(), Depth: m.Depth}
+	reply := &KeysMsg{From: r.id, Session: m.Session, Seq: r.seq, Clock: r.reportedClock(), Context: r.ctx.Clone(), Depth: m.Depth}
 	diff := map[uint32]bool{}
 	for i := range mine {
 		if mine[i] != m.Buckets[i] {
@@ -798,7 +811,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 	if len(diff) == 0 {
 		reply.InSync, reply.AckSeq = true, m.Seq
 		r.ctx.Merge(m.Context)
-		return r.finish(u), reply, nil
+		return *u, reply, nil
 	}
 	for k, ks := range r.docs {
 		if diff[bucketAt(ks.spread, m.Depth)] {
@@ -806,7 +819,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 		}
 	}
 	slices.SortFunc(reply.Keys, func(a, b KeyHash) int { return cmp.Compare(a.Key, b.Key) })
-	return r.finish(u), reply, nil
+	return *u, reply, nil
 }
 
 // HandleKeys continues a repair this replica opened: it sends its documents
@@ -826,7 +839,7 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 		delete(r.sessions, m.From)
 		r.ctx.Merge(m.Context)
 		r.noteAck(m.From, m.AckSeq)
-		return r.finish(u), r.Ack(m.Seq), nil
+		return *u, r.Ack(m.Seq), nil
 	}
 	sess.peerSeq, sess.peerCtx = m.Seq, m.Context
 	theirs := make(map[Key]Hash, len(m.Keys))
@@ -864,7 +877,7 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 	sortDocs(docs)
 	slices.Sort(out.Want)
 	out.Docs, out.Partial = r.capDocs(docs)
-	return r.finish(u), out, nil
+	return *u, out, nil
 }
 
 // capDocs keeps a prefix of docs within MaxDeltaBytes (at least one), so a
@@ -935,9 +948,9 @@ func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
 		delete(r.sessions, m.From)
 		r.noteAck(m.From, m.AckSeq)
 		if m.Partial {
-			return r.finish(u), nil, nil
+			return *u, nil, nil
 		}
-		return r.finish(u), r.Ack(sess.peerSeq), nil
+		return *u, r.Ack(sess.peerSeq), nil
 	}
 	reply := &RepairMsg{From: r.id, Session: m.Session, Final: true}
 	if !m.Partial {
@@ -952,7 +965,7 @@ func (r *Replica) HandleRepair(m *RepairMsg) (Update, Message, error) {
 		docs = append(docs, KeyedDoc{Key: k, Doc: doc})
 	}
 	reply.Docs, reply.Partial = r.capDocs(docs)
-	return r.finish(u), reply, nil
+	return *u, reply, nil
 }
 
 // Step dispatches any incoming message. The reply (possibly nil) must be
@@ -995,16 +1008,16 @@ func (r *Replica) Step(m Message) (Update, Message, error) {
 func (r *Replica) CollectGarbage() Update {
 	u := &Update{}
 	if len(r.tombs) == 0 {
-		return r.finish(u)
+		return *u
 	}
 	live := make([]ReplicaID, 0, len(r.peers)+1)
 	vvs := map[ReplicaID]VersionVector{r.id: r.ctx.VV}
-	clocks := map[ReplicaID]Timestamp{r.id: r.reportClock}
+	clocks := map[ReplicaID]Timestamp{r.id: r.reportedClock()}
 	live = append(live, r.id)
 	for p := range r.peers {
 		rep, ok := r.reports[p]
 		if !ok {
-			return r.finish(u) // a live peer we know nothing about holds GC back
+			return *u // a live peer we know nothing about holds GC back
 		}
 		live = append(live, p)
 		vvs[p], clocks[p] = rep.vv, rep.clock
@@ -1013,7 +1026,7 @@ func (r *Replica) CollectGarbage() Update {
 	for _, w := range live {
 		for _, m := range live {
 			if vvs[m][w] < vvs[w][w] {
-				return r.finish(u)
+				return *u
 			}
 		}
 		if clocks[w] < safe {
@@ -1045,7 +1058,7 @@ func (r *Replica) CollectGarbage() Update {
 		existed := ks.doc.Exists()
 		u.Changes = append(u.Changes, r.install(k, doc, 0, existed))
 	}
-	return r.finish(u)
+	return *u
 }
 
 // --- restore -------------------------------------------------------------

@@ -28,6 +28,7 @@ func (c skewedClock) Now() time.Time { return c.vt.now.Add(c.skew) }
 func newTestReplica(t testing.TB, id ReplicaID, phys PhysicalClock, mut func(*ReplicaConfig)) *Replica {
 	t.Helper()
 	cfg := DefaultReplicaConfig(id, NewClock(phys, DefaultMaxDrift))
+	cfg.Volatile = true // no store persists Meta here
 	if mut != nil {
 		mut(&cfg)
 	}
@@ -602,4 +603,29 @@ func TestDeltaForSkipsWhatPeerReported(t *testing.T) {
 	m, err = r.DeltaFor("c")
 	require.NoError(t, err)
 	require.Len(t, m.Docs, 2, "c reported nothing")
+}
+
+// A durable replica's stability reports claim only a clock its driver has
+// persisted (through Meta), so a restart can never issue writes below a
+// reported clock; a volatile one reports its current reading.
+func TestReportedClockIsTheDurableOne(t *testing.T) {
+	vt := &virtualTime{now: time.UnixMilli(1_700_000_000_000)}
+	durable := newTestReplica(t, "a", skewedClock{vt: vt}, func(c *ReplicaConfig) { c.Volatile = false })
+	volatile := newTestReplica(t, "v", skewedClock{vt: vt}, nil)
+	for _, r := range []*Replica{durable, volatile} {
+		_, err := r.Put("g/K/ns/x", []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+	}
+	require.Zero(t, durable.Ack(1).Clock, "nothing persisted yet")
+	m := durable.Meta()
+	require.NotZero(t, m.Clock)
+	require.Equal(t, m.Clock, durable.Ack(1).Clock)
+
+	vt.now = vt.now.Add(5 * time.Second)
+	require.Equal(t, m.Clock, durable.Ack(1).Clock, "a report ran ahead of the persisted clock")
+	later := durable.Meta()
+	require.Greater(t, later.Clock, m.Clock)
+	require.Equal(t, later.Clock, durable.Ack(1).Clock)
+
+	require.Equal(t, vt.now.UnixMilli(), volatile.Ack(1).Clock.Time().UnixMilli(), "a volatile replica reports its current clock")
 }

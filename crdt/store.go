@@ -341,7 +341,16 @@ func (s *Store) runBatch(batch []*storeReq) {
 		req.res, req.err = res, err
 		updates = append(updates, us...)
 	}
-	if err := s.persist(updates); err != nil {
+	if len(updates) == 0 {
+		for _, req := range batch {
+			close(req.done)
+		}
+		return
+	}
+	// One metadata snapshot covers the whole batch: the replica is not
+	// touched between the operations above and this commit.
+	meta := s.rep.Meta()
+	if err := s.persist(updates, meta); err != nil {
 		err = fmt.Errorf("%w: %v (reopen the store to recover from disk)", ErrFailed, err)
 		s.log.Error("store persistence failed; refusing further writes", "err", err)
 		s.mu.Lock()
@@ -353,7 +362,7 @@ func (s *Store) runBatch(batch []*storeReq) {
 		}
 		return
 	}
-	s.publish(updates)
+	s.publish(updates, meta.Seq)
 	for _, req := range batch {
 		close(req.done)
 	}
@@ -361,7 +370,7 @@ func (s *Store) runBatch(batch []*storeReq) {
 
 // persist writes every update of a batch in as few synced transactions as
 // badger allows (one, unless the batch is huge).
-func (s *Store) persist(updates []Update) error {
+func (s *Store) persist(updates []Update, meta Meta) error {
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	dirty := false
@@ -395,9 +404,7 @@ func (s *Store) persist(updates []Update) error {
 	for _, u := range updates {
 		prunedThrough = max(prunedThrough, u.PrunedThrough)
 	}
-	var lastMeta Meta
 	for _, u := range updates {
-		lastMeta = u.Meta
 		for _, ch := range u.Changes {
 			k := []byte(prefixDoc + string(ch.Key))
 			if ch.Doc == nil {
@@ -429,19 +436,17 @@ func (s *Store) persist(updates []Update) error {
 			}
 		}
 	}
-	if lastMeta.Context != nil {
-		rec, err := encodeMeta(lastMeta)
-		if err != nil {
-			return fmt.Errorf("encode meta: %w", err)
-		}
-		if !dirty && string(rec) == string(s.lastMeta) {
-			return nil
-		}
-		if err := set([]byte(keyMeta), rec); err != nil {
-			return fmt.Errorf("write meta: %w", err)
-		}
-		s.lastMeta = rec
+	rec, err := encodeMeta(meta)
+	if err != nil {
+		return fmt.Errorf("encode meta: %w", err)
 	}
+	if !dirty && string(rec) == string(s.lastMeta) {
+		return nil
+	}
+	if err := set([]byte(keyMeta), rec); err != nil {
+		return fmt.Errorf("write meta: %w", err)
+	}
+	s.lastMeta = rec
 	if !dirty {
 		return nil
 	}
@@ -482,7 +487,7 @@ func (s *Store) deleteBufferThrough(seq uint64, del func([]byte) error) error {
 }
 
 // publish applies durable updates to the view and notifies watchers.
-func (s *Store) publish(updates []Update) {
+func (s *Store) publish(updates []Update, seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range updates {
@@ -506,9 +511,9 @@ func (s *Store) publish(updates []Update) {
 				w.offer(ev)
 			}
 		}
-		if u.Meta.Seq > s.rv {
-			s.rv = u.Meta.Seq
-		}
+	}
+	if seq > s.rv {
+		s.rv = seq
 	}
 	if over := len(s.history) - s.cfg.WatchHistory; over > 0 {
 		s.historyFloor = s.history[over-1].Object.ResourceVersion
