@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ func newSimRunCmd() *cobra.Command {
 		seed     uint64
 		duration time.Duration
 		out      string
+		cpuprof  string
+		memprof  string
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO --out DIR",
@@ -71,6 +74,17 @@ or as a path to a YAML file, and write to DIR:
 			// The simulation allocates many short-lived messages; a lazier GC
 			// trades memory (well within budget) for throughput.
 			defer debug.SetGCPercent(debug.SetGCPercent(400))
+			if cpuprof != "" {
+				pf, err := os.Create(cpuprof)
+				if err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return fmt.Errorf("--cpuprofile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			opt := sim.RunOptions{Wall: time.Now}
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && isTerminal(f) {
 				opt.Progress = f
@@ -78,6 +92,11 @@ or as a path to a YAML file, and write to DIR:
 			res, err := sim.Run(cmd.Context(), sc, opt)
 			if err != nil {
 				return err
+			}
+			if memprof != "" {
+				if err := writeHeapProfile(memprof); err != nil {
+					return err
+				}
 			}
 			if err := sim.WriteOutputs(out, res.Summary, res.Series, res.Latencies); err != nil {
 				return err
@@ -94,7 +113,23 @@ or as a path to a YAML file, and write to DIR:
 	f.Uint64Var(&seed, "seed", 0, "random seed (default: the scenario's)")
 	f.DurationVar(&duration, "duration", 0, "virtual time to simulate, e.g. 10m (default: the scenario's)")
 	f.StringVar(&out, "out", "", "output directory (required)")
+	f.StringVar(&cpuprof, "cpuprofile", "", "write a Go CPU profile of the run to this file (for go tool pprof)")
+	f.StringVar(&memprof, "memprofile", "", "write a Go heap profile at the end of the run to this file")
 	return cmd
+}
+
+// writeHeapProfile writes the heap profile of what the run allocated;
+// the world is dropped by then, so it shows allocation sites by volume.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
 }
 
 func joinNames(names []string) string { return strings.Join(names, ", ") }
