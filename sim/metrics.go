@@ -162,7 +162,20 @@ func quantile(sorted []int64, q float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	i := int(q*float64(len(sorted))+0.999999999) - 1
-	i = max(0, min(len(sorted)-1, i))
-	return float64(sorted[i]) / 1e9
+	return float64(sorted[nearestRank(len(sorted), q)]) / 1e9
+}
+
+// Quantile returns the q-quantile (nearest rank, as summary.json's
+// percentiles) of sorted values; 0 for none.
+func Quantile(sorted []float64, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[nearestRank(len(sorted), q)]
+}
+
+// nearestRank is the index of the q-quantile of n sorted values.
+func nearestRank(n int, q float64) int {
+	i := int(q*float64(n)+0.999999999) - 1
+	return max(0, min(n-1, i))
 }

@@ -22,7 +22,7 @@ Lattice's real CRDT replica, anti-entropy session core and federation
 scheduler; the network, memberlist (SWIM) and the member clusters are modelled.
 The same scenario and seed give the same results.`,
 	}
-	cmd.AddCommand(newSimRunCmd())
+	cmd.AddCommand(newSimRunCmd(), newSimValidateCmd())
 	return cmd
 }
 

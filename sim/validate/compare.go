@@ -1,0 +1,101 @@
+package validate
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lattice-federation/lattice/sim"
+)
+
+// Tolerance is the agreement the validation aims for: each percentile of
+// the simulator within 25 % of the real one.
+const Tolerance = 0.25
+
+// Side is one side's figures for one member count.
+type Side struct {
+	Writes                  int     `json:"writes"`
+	P50Seconds              float64 `json:"convergence_p50_seconds"`
+	P99Seconds              float64 `json:"convergence_p99_seconds"`
+	MaxSeconds              float64 `json:"convergence_max_seconds"`
+	BytesPerMemberPerSecond float64 `json:"bytes_per_member_per_second"`
+	WallSeconds             float64 `json:"wall_seconds"`
+}
+
+// Row is the comparison at one member count.
+type Row struct {
+	Members int  `json:"members"`
+	Real    Side `json:"real"`
+	Sim     Side `json:"sim"`
+	// P50Diff and P99Diff are (sim - real) / real.
+	P50Diff float64 `json:"p50_diff"`
+	P99Diff float64 `json:"p99_diff"`
+	// Within: both differences are within Tolerance.
+	Within bool `json:"within_tolerance"`
+}
+
+// Report is a whole validation run.
+type Report struct {
+	Scenario  string  `json:"scenario"`
+	Tolerance float64 `json:"tolerance"`
+	Rows      []Row   `json:"rows"`
+}
+
+func sideOf(lat []float64, bytesPerMember, wall float64) Side {
+	s := Side{Writes: len(lat), BytesPerMemberPerSecond: bytesPerMember, WallSeconds: wall}
+	if len(lat) > 0 {
+		s.P50Seconds = sim.Quantile(lat, 0.50)
+		s.P99Seconds = sim.Quantile(lat, 0.99)
+		s.MaxSeconds = lat[len(lat)-1]
+	}
+	return s
+}
+
+// ScenarioName is the built-in scenario modelling the real workload.
+const ScenarioName = "validation"
+
+// RunSim runs the validation scenario at n members in the simulator.
+func RunSim(ctx context.Context, n int, seed uint64) (Side, error) {
+	sc, err := sim.LoadScenario(ScenarioName)
+	if err != nil {
+		return Side{}, err
+	}
+	if err := sc.Apply(sim.Overrides{Members: n, Seed: &seed}); err != nil {
+		return Side{}, fmt.Errorf("scenario %s: %w", ScenarioName, err)
+	}
+	start := time.Now()
+	res, err := sim.Run(ctx, sc, sim.RunOptions{})
+	if err != nil {
+		return Side{}, err
+	}
+	return sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds()), nil
+}
+
+// Compare runs the workload on cfg.Members real members, then in the
+// simulator at the same member count and seed, and returns the row.
+func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
+	start := time.Now()
+	real, err := RunReal(ctx, cfg)
+	if err != nil {
+		return Row{}, err
+	}
+	row := Row{Members: cfg.Members, Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
+	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed); err != nil {
+		return row, err
+	}
+	row.P50Diff = relDiff(row.Sim.P50Seconds, row.Real.P50Seconds)
+	row.P99Diff = relDiff(row.Sim.P99Seconds, row.Real.P99Seconds)
+	row.Within = row.Real.Writes > 0 && row.Sim.Writes > 0 &&
+		math.Abs(row.P50Diff) <= Tolerance && math.Abs(row.P99Diff) <= Tolerance
+	return row, nil
+}
+
+// relDiff is (sim - real) / real; 0 when there is no real figure (the row
+// is then not within tolerance: see Compare).
+func relDiff(sim, real float64) float64 {
+	if real == 0 {
+		return 0
+	}
+	return (sim - real) / real
+}

@@ -1,0 +1,14 @@
+// Package validate compares the simulator with the real thing. It runs
+// one workload twice: on real in-process members (gossip.Node over QUIC on
+// loopback, each with its own badger-backed crdt.Store and memberlist) and
+// in the simulator (the built-in "validation" scenario, which models the
+// same workload), and reports write-to-every-member convergence p50/p99
+// from both side by side.
+//
+// The workload is the one of gossip's BenchmarkConvergence: sequential
+// writes to one object at a random member, each issued a gap after the
+// previous one reached every member, with digest repair every second.
+//
+// It lives outside package sim on purpose: the simulator never opens a
+// socket or a file, the real side does nothing else.
+package validate

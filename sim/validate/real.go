@@ -1,0 +1,309 @@
+package validate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/gossip"
+	"github.com/lattice-federation/lattice/identity"
+)
+
+// RealConfig is a run on real members.
+type RealConfig struct {
+	Members int
+	// Writes is how many sequential writes are measured.
+	Writes int
+	// Gap is the pause after a write reached every member.
+	Gap time.Duration
+	// RepairInterval is anti-entropy's digest repair period.
+	RepairInterval time.Duration
+	// Dir holds the members' stores (required; the caller removes it).
+	Dir string
+	// Seed picks the writing members.
+	Seed uint64
+	// Settle is how long to wait after the membership formed before the
+	// first write (peer records, initial repairs).
+	Settle time.Duration
+	// WriteTimeout bounds one write's convergence.
+	WriteTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// DefaultRealConfig returns the validation workload at n members.
+func DefaultRealConfig(n int) RealConfig {
+	return RealConfig{
+		Members:        n,
+		Writes:         100,
+		Gap:            100 * time.Millisecond,
+		RepairInterval: time.Second,
+		Seed:           1,
+		Settle:         3 * time.Second,
+		WriteTimeout:   30 * time.Second,
+	}
+}
+
+// MaxMembers bounds a real run: every member is goroutines, a QUIC socket
+// and a badger store in this one process.
+const MaxMembers = 64
+
+func (c RealConfig) validate() error {
+	switch {
+	case c.Members < 2 || c.Members > MaxMembers:
+		return fmt.Errorf("members %d: want 2 to %d", c.Members, MaxMembers)
+	case c.Writes < 1 || c.Writes > 100_000:
+		return fmt.Errorf("writes %d: want 1 to 100000", c.Writes)
+	case c.Gap < 0 || c.Settle < 0:
+		return errors.New("gap and settle must not be negative")
+	case c.RepairInterval <= 0 || c.WriteTimeout <= 0:
+		return errors.New("repair interval and write timeout must be positive")
+	case c.Dir == "":
+		return errors.New("a directory for the stores is required")
+	}
+	return nil
+}
+
+// RealResult is what a real run measured.
+type RealResult struct {
+	Members int
+	// Latencies are each write's convergence times in seconds (from the
+	// start of the Put to the last member's watch event), sorted.
+	Latencies []float64
+	// BytesPerMemberPerSecond is QUIC payload (anti-entropy and
+	// memberlist, each byte counted once) per member during the writes.
+	BytesPerMemberPerSecond float64
+}
+
+// realMember is one running member.
+type realMember struct {
+	st   *crdt.Store
+	node *gossip.Node
+	reg  *prometheus.Registry
+}
+
+// RunReal starts cfg.Members real members on loopback, waits for the
+// membership to form, runs the workload and stops them.
+func RunReal(ctx context.Context, cfg RealConfig) (RealResult, error) {
+	if err := cfg.validate(); err != nil {
+		return RealResult{}, fmt.Errorf("validation run: %w", err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	members, err := startMembers(cfg, log)
+	defer func() {
+		for _, m := range members {
+			if m.node != nil {
+				_ = m.node.Close()
+			}
+			_ = m.st.Close()
+		}
+	}()
+	if err != nil {
+		return RealResult{}, err
+	}
+	if err := waitMembership(ctx, members, 60*time.Second); err != nil {
+		return RealResult{}, err
+	}
+	select {
+	case <-time.After(cfg.Settle):
+	case <-ctx.Done():
+		return RealResult{}, ctx.Err()
+	}
+	return measure(ctx, cfg, members)
+}
+
+const realFederation = "validation"
+
+func startMembers(cfg RealConfig, log *slog.Logger) ([]*realMember, error) {
+	founder, err := identity.Generate()
+	if err != nil {
+		return nil, fmt.Errorf("founder identity: %w", err)
+	}
+	var members []*realMember
+	var join []string
+	for i := range cfg.Members {
+		id := founder
+		if i > 0 {
+			if id, err = identity.Generate(); err != nil {
+				return members, fmt.Errorf("member %d identity: %w", i, err)
+			}
+		}
+		adm, err := identity.NewAdmission(realFederation, founder.DID(), nil)
+		if err != nil {
+			return members, fmt.Errorf("member %d admission: %w", i, err)
+		}
+		if i > 0 {
+			cred, err := identity.IssueMembershipWithFounder(founder, realFederation, founder.DID(), id.DID(), nil, 24*time.Hour, time.Now())
+			if err != nil {
+				return members, fmt.Errorf("member %d credential: %w", i, err)
+			}
+			if _, err := adm.Learn(cred); err != nil {
+				return members, fmt.Errorf("member %d credential: %w", i, err)
+			}
+		}
+		sc := crdt.DefaultStoreConfig(filepath.Join(cfg.Dir, "member-"+strconv.Itoa(i+1)), crdt.ReplicaID(id.DID()))
+		sc.Logger = log
+		st, err := crdt.OpenStore(sc)
+		if err != nil {
+			return members, fmt.Errorf("member %d store: %w", i, err)
+		}
+		m := &realMember{st: st, reg: prometheus.NewRegistry()}
+		members = append(members, m)
+		nc := gossip.DefaultConfig()
+		nc.Store = st
+		nc.Identity = id
+		nc.Admission = adm
+		nc.Listen = "127.0.0.1:0"
+		nc.Join = join
+		nc.Sync.RepairInterval = cfg.RepairInterval
+		nc.Seed = cfg.Seed<<8 ^ uint64(i+1)
+		nc.Logger = log
+		nc.Registry = m.reg
+		if m.node, err = gossip.Start(nc); err != nil {
+			return members, fmt.Errorf("member %d: %w", i, err)
+		}
+		if i == 0 {
+			join = []string{m.node.Addr().String()}
+		}
+	}
+	return members, nil
+}
+
+func waitMembership(ctx context.Context, members []*realMember, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		formed := true
+		for _, m := range members {
+			if len(m.node.Members()) != len(members) {
+				formed = false
+				break
+			}
+		}
+		if formed {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("membership of %d members did not form in %s", len(members), timeout)
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+type arrival struct {
+	member int
+	at     time.Time
+	val    string
+}
+
+const validationKey = crdt.Key("validation.lattice.dev/Probe/default/w")
+
+func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	arrivals := make(chan arrival, 64*len(members))
+	for i, m := range members {
+		w, err := m.st.Watch(ctx, "validation.lattice.dev/", m.st.ResourceVersion())
+		if err != nil {
+			return RealResult{}, fmt.Errorf("member %d watch: %w", i, err)
+		}
+		go func() {
+			defer w.Stop()
+			for ev := range w.Events() {
+				select {
+				case arrivals <- arrival{i, time.Now(), string(ev.Object.Value)}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
+	res := RealResult{Members: len(members)}
+	startBytes, start := totalBytes(members), time.Now()
+	for i := range cfg.Writes {
+		val := fmt.Sprintf(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":%d}}`, i)
+		st := members[rng.IntN(len(members))].st
+		t0 := time.Now()
+		o, err := st.Put(ctx, validationKey, []byte(val), crdt.PutOptions{})
+		if err != nil {
+			return res, fmt.Errorf("write %d: %w", i, err)
+		}
+		want := string(o.Value)
+		seen := make([]bool, len(members))
+		left := len(members)
+		timeout := time.After(cfg.WriteTimeout)
+		for left > 0 {
+			select {
+			case a := <-arrivals:
+				if a.val == want && !seen[a.member] {
+					seen[a.member] = true
+					if left--; left == 0 {
+						res.Latencies = append(res.Latencies, a.at.Sub(t0).Seconds())
+					}
+				}
+			case <-timeout:
+				return res, fmt.Errorf("write %d reached %d of %d members in %s", i, len(members)-left, len(members), cfg.WriteTimeout)
+			case <-ctx.Done():
+				return res, ctx.Err()
+			}
+		}
+		select {
+		case <-time.After(cfg.Gap):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	if el := time.Since(start).Seconds(); el > 0 {
+		res.BytesPerMemberPerSecond = (totalBytes(members) - startBytes) / el / float64(len(members))
+	}
+	slices.Sort(res.Latencies)
+	return res, nil
+}
+
+// bytesMetric is gossip.Metrics.Bytes.
+const bytesMetric = "lattice_gossip_bytes_total"
+
+// totalBytes is the QUIC payload all members sent and received, each byte
+// counted once.
+func totalBytes(members []*realMember) float64 {
+	var sum float64
+	for _, m := range members {
+		mfs, err := m.reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != bytesMetric {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				sum += counterValue(mt)
+			}
+		}
+	}
+	return sum / 2
+}
+
+func counterValue(m *dto.Metric) float64 {
+	if c := m.GetCounter(); c != nil {
+		return c.GetValue()
+	}
+	return 0
+}

@@ -1,0 +1,74 @@
+package validate
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// The real side runs real members: QUIC on loopback, badger stores,
+// memberlist; every measured write must reach all of them.
+func TestRunRealMeasuresEveryWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real members")
+	}
+	cfg := DefaultRealConfig(5)
+	cfg.Writes = 15
+	cfg.Settle = time.Second
+	cfg.Dir = t.TempDir()
+	res, err := RunReal(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, 5, res.Members)
+	require.Len(t, res.Latencies, 15)
+	require.IsNonDecreasing(t, res.Latencies)
+	require.Greater(t, res.Latencies[0], 0.0)
+	require.Less(t, res.Latencies[len(res.Latencies)-1], cfg.WriteTimeout.Seconds())
+	require.Greater(t, res.BytesPerMemberPerSecond, 0.0, "QUIC traffic was counted")
+}
+
+// Compare puts both sides in one row, with the differences computed from
+// the two sides' own percentiles.
+func TestCompareSideBySide(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real members")
+	}
+	cfg := DefaultRealConfig(4)
+	cfg.Writes = 10
+	cfg.Settle = time.Second
+	cfg.Dir = t.TempDir()
+	row, err := Compare(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Equal(t, 4, row.Members)
+	require.Equal(t, 10, row.Real.Writes)
+	require.Greater(t, row.Sim.Writes, 100, "the simulated side runs the whole validation scenario")
+	for _, s := range []Side{row.Real, row.Sim} {
+		require.Greater(t, s.P50Seconds, 0.0)
+		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
+		require.GreaterOrEqual(t, s.MaxSeconds, s.P99Seconds)
+	}
+	require.InDelta(t, (row.Sim.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, row.P50Diff, 1e-12)
+	require.InDelta(t, (row.Sim.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, row.P99Diff, 1e-12)
+}
+
+func TestRealConfigRejectsBadInput(t *testing.T) {
+	for name, mut := range map[string]func(*RealConfig){
+		"one member":      func(c *RealConfig) { c.Members = 1 },
+		"too many":        func(c *RealConfig) { c.Members = MaxMembers + 1 },
+		"no writes":       func(c *RealConfig) { c.Writes = 0 },
+		"negative gap":    func(c *RealConfig) { c.Gap = -time.Second },
+		"no repair":       func(c *RealConfig) { c.RepairInterval = 0 },
+		"no dir":          func(c *RealConfig) { c.Dir = "" },
+		"no timeout":      func(c *RealConfig) { c.WriteTimeout = 0 },
+		"negative settle": func(c *RealConfig) { c.Settle = -1 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := DefaultRealConfig(3)
+			cfg.Dir = t.TempDir()
+			mut(&cfg)
+			_, err := RunReal(context.Background(), cfg)
+			require.Error(t, err)
+		})
+	}
+}
