@@ -41,13 +41,19 @@ func TestSimRunErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		"no out":       {[]string{"sim", "run", "steady"}, "--out DIR is required"},
-		"zero members": {[]string{"sim", "run", "steady", "--members", "0", "--out", "x"}, "--members 0: want 1 to"},
-		"huge members": {[]string{"sim", "run", "steady", "--members", "100000000", "--out", "x"}, "--members 100000000"},
-		"bad duration": {[]string{"sim", "run", "steady", "--duration", "-1s", "--out", "x"}, "--duration -1s"},
-		"unknown":      {[]string{"sim", "run", "nope", "--out", "x"}, `no built-in scenario "nope"`},
-		"missing file": {[]string{"sim", "run", "./nope.yaml", "--out", "x"}, "scenario file:"},
-		"no scenario":  {[]string{"sim", "run", "--out", "x"}, "accepts 1 arg"},
+		"no out":                {[]string{"sim", "run", "steady"}, "--out DIR is required"},
+		"zero members":          {[]string{"sim", "run", "steady", "--members", "0", "--out", "x"}, "--members 0: want 1 to"},
+		"huge members":          {[]string{"sim", "run", "steady", "--members", "100000000", "--out", "x"}, "--members 100000000"},
+		"bad duration":          {[]string{"sim", "run", "steady", "--duration", "-1s", "--out", "x"}, "--duration -1s"},
+		"unknown":               {[]string{"sim", "run", "nope", "--out", "x"}, `no built-in scenario "nope"`},
+		"missing file":          {[]string{"sim", "run", "./nope.yaml", "--out", "x"}, "scenario file:"},
+		"no scenario":           {[]string{"sim", "run", "--out", "x"}, "accepts 1 arg"},
+		"bad profile":           {[]string{"sim", "run", "steady", "--out", "x", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, "--cpuprofile:"},
+		"validate no out":       {[]string{"sim", "validate"}, "--out DIR is required"},
+		"validate one member":   {[]string{"sim", "validate", "--members", "1", "--out", "x"}, "--members 1: want 2 to 64"},
+		"validate many members": {[]string{"sim", "validate", "--members", "20,65", "--out", "x"}, "--members 65: want 2 to 64"},
+		"validate no writes":    {[]string{"sim", "validate", "--writes", "0", "--out", "x"}, "--writes 0"},
+		"validate bad list":     {[]string{"sim", "validate", "--members", "a", "--out", "x"}, "invalid argument"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -58,4 +64,41 @@ func TestSimRunErrors(t *testing.T) {
 			assert.Equal(t, 1, strings.Count(msg, "\n"), "one line: %q", msg)
 		})
 	}
+}
+
+// lattice sim validate runs real members and the simulator and writes
+// the side-by-side report.
+func TestSimValidate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real members")
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"sim", "validate", "--members", "3", "--writes", "8", "--out", dir}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Contains(t, out.String(), "MEMBERS")
+	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
+	require.NoError(t, err)
+	var rep struct {
+		Tolerance float64 `json:"tolerance"`
+		Rows      []struct {
+			Members int `json:"members"`
+			Real    struct {
+				Writes int     `json:"writes"`
+				P99    float64 `json:"convergence_p99_seconds"`
+			} `json:"real"`
+			Sim struct {
+				Writes int     `json:"writes"`
+				P99    float64 `json:"convergence_p99_seconds"`
+			} `json:"sim"`
+		} `json:"rows"`
+	}
+	require.NoError(t, json.Unmarshal(b, &rep))
+	require.Len(t, rep.Rows, 1)
+	assert.Equal(t, 0.25, rep.Tolerance)
+	assert.Equal(t, 3, rep.Rows[0].Members)
+	assert.Equal(t, 8, rep.Rows[0].Real.Writes)
+	assert.Positive(t, rep.Rows[0].Real.P99)
+	assert.Positive(t, rep.Rows[0].Sim.Writes)
+	assert.Positive(t, rep.Rows[0].Sim.P99)
 }
