@@ -246,17 +246,21 @@ func (s *Sync) Tick(now time.Time) ([]Envelope, error) {
 	return out, nil
 }
 
+// replicaSeq is the replica's sequence number, if it is a Sequencer.
+func (s *Sync) replicaSeq() (uint64, bool) {
+	if q, ok := s.r.(Sequencer); ok {
+		return q.Seq(), true
+	}
+	return 0, false
+}
+
 // round pushes deltas to up to Fanout random peers that have something
 // to receive and nothing in flight, unless the last round found nothing
 // to send and the replica has not changed since.
 func (s *Sync) round(now time.Time) ([]Envelope, error) {
-	seqr, canSkip := s.r.(Sequencer)
-	var seq uint64
-	if canSkip {
-		seq = seqr.Seq()
-		if s.idle && seq == s.idleSeq {
-			return nil, nil
-		}
+	seq, canSkip := s.replicaSeq()
+	if canSkip && s.idle && seq == s.idleSeq {
+		return nil, nil
 	}
 	out, err := s.push(now)
 	s.idle = canSkip && err == nil && len(out) == 0 && len(s.inflight) == 0 && len(s.repairing) == 0
@@ -329,13 +333,19 @@ func (s *Sync) pick(ok func(crdt.ReplicaID) bool) (crdt.ReplicaID, bool) {
 // unchanged by it.
 func (s *Sync) Receive(now time.Time, m crdt.Message) ([]Envelope, error) {
 	from := m.Sender()
+	seqBefore, seqKnown := s.replicaSeq()
 	reply, err := s.r.Step(m)
 	if err != nil {
 		s.stats.Rejected++
 		return nil, err
 	}
-	if _, ack := m.(*crdt.AckMsg); !ack {
-		// A peer's digest or repair may change what it needs from us.
+	// Only a change of the replica can give a peer something new to
+	// receive: acknowledgements, digests and reports only shrink what
+	// peers need, so an in-sync repair leaves an idle Sync idle. Without
+	// a Sequencer every message counts as a change.
+	seqAfter, _ := s.replicaSeq()
+	changed := !seqKnown || seqAfter != seqBefore
+	if changed {
 		s.idle = false
 	}
 	switch t := m.(type) {
@@ -344,14 +354,18 @@ func (s *Sync) Receive(now time.Time, m crdt.Message) ([]Envelope, error) {
 			delete(s.inflight, from)
 		}
 	case *crdt.DeltaMsg:
-		// What came in may need passing on.
+		// What came in may need passing on. A duplicate runs a round at
+		// once too: while a write spreads, each copy received pushes it
+		// on to more peers sooner than the next Interval would.
 		s.Notify(now)
 	case *crdt.KeysMsg:
 		if t.InSync {
 			s.finishRepair(from)
 		}
 	case *crdt.RepairMsg:
-		s.Notify(now)
+		if changed {
+			s.Notify(now)
+		}
 		if t.Final {
 			s.finishRepair(from)
 			if t.Partial && s.live(from) {

@@ -285,3 +285,46 @@ func TestSyncSkipsIdleRounds(t *testing.T) {
 	net.step(cfg.Interval)
 	require.Greater(t, cr.deltaFor, before)
 }
+
+// Digest repairs between members that are in sync change nothing, so they
+// neither wake an idle member's gossip rounds (on either side of the
+// repair) nor make it ask for ticks every Interval.
+func TestSyncStaysIdleThroughInSyncRepairs(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	cfg.RepairInterval = 200 * time.Millisecond
+	net := newMemNet(t, 4, cfg)
+	counting := map[crdt.ReplicaID]*countingReplica{}
+	for i, id := range net.ids {
+		cr := &countingReplica{MemoryReplica: MemoryReplica{net.reps[id]}}
+		s, err := NewSync(cfg, cr, uint64(100+i))
+		require.NoError(t, err)
+		s.SetPeers(net.ids)
+		net.syncs[id] = s
+		counting[id] = cr
+	}
+	net.put(net.ids[0], "a/T/ns/x", 1)
+	net.runUntilConverged(50, cfg.Interval)
+	for range 10 {
+		net.step(cfg.Interval)
+	}
+	before := map[crdt.ReplicaID]int{}
+	var repairs uint64
+	for _, id := range net.ids {
+		before[id] = counting[id].deltaFor
+		repairs += net.syncs[id].Stats().RepairsDone
+	}
+	for range 100 { // 5 s: about 25 repairs per member
+		net.step(cfg.Interval)
+	}
+	var after uint64
+	for _, id := range net.ids {
+		require.Equal(t, before[id], counting[id].deltaFor, "%s: an in-sync repair woke the gossip rounds", id)
+		after += net.syncs[id].Stats().RepairsDone
+		require.Equal(t, net.syncs[id].nextRepair, net.syncs[id].NextTick(), "%s is not idle", id)
+	}
+	require.Greater(t, after-repairs, uint64(50), "repairs ran")
+
+	// A write still spreads at once.
+	net.put(net.ids[2], "a/T/ns/y", 2)
+	net.runUntilConverged(50, cfg.Interval)
+}
