@@ -182,7 +182,9 @@ type Replica struct {
 	bufFloor uint64
 
 	acks        map[ReplicaID]uint64
-	peers       map[ReplicaID]struct{}
+	// peers maps each live peer to itself: the value is the canonical
+	// copy of its ID (see canon).
+	peers       map[ReplicaID]ReplicaID
 	reports     map[ReplicaID]peerReport
 	sessions    map[ReplicaID]*repairSession
 	sessionSeq  uint64
@@ -218,7 +220,7 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 		tombs:    map[Key]struct{}{},
 		ctx:      NewContext(),
 		acks:     map[ReplicaID]uint64{},
-		peers:    map[ReplicaID]struct{}{},
+		peers:    map[ReplicaID]ReplicaID{},
 		reports:  map[ReplicaID]peerReport{},
 		sessions: map[ReplicaID]*repairSession{},
 	}, nil
@@ -515,10 +517,10 @@ func (r *Replica) Buffer() []*BufferEntry { return r.buf }
 // and whose reports gate tombstone collection. A removed peer stops holding
 // either back.
 func (r *Replica) SetPeers(live []ReplicaID) Update {
-	r.peers = make(map[ReplicaID]struct{}, len(live))
+	r.peers = make(map[ReplicaID]ReplicaID, len(live))
 	for _, p := range live {
 		if p != r.id {
-			r.peers[p] = struct{}{}
+			r.peers[p] = p
 		}
 	}
 	for p := range r.acks {
@@ -621,19 +623,33 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 
 // HandleAck records a peer's acknowledgement and report.
 func (r *Replica) HandleAck(m *AckMsg) Update {
-	if m.Seq > r.acks[m.From] && m.Seq <= r.seq {
-		r.acks[m.From] = m.Seq
+	from := r.canon(m.From)
+	if m.Seq > r.acks[from] && m.Seq <= r.seq {
+		r.acks[from] = m.Seq
 	}
-	r.noteReport(m.From, m.VV, m.Clock)
+	r.noteReport(from, m.VV, m.Clock)
 	u := &Update{}
 	r.pruneBuffer(u)
 	return *u
+}
+
+// canon returns the peer set's copy of id when id is a live peer. IDs in
+// messages are freshly decoded strings; storing them as the keys of acks
+// and reports would make every later lookup with the peer set's own copy
+// (as DeltaFor and pruneBuffer do, per peer, per round) compare bytes in
+// cold memory instead of pointers.
+func (r *Replica) canon(id ReplicaID) ReplicaID {
+	if c, ok := r.peers[id]; ok {
+		return c
+	}
+	return id
 }
 
 func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) {
 	if from == r.id || r.clock.Check(clock) != nil {
 		return
 	}
+	from = r.canon(from)
 	rep := r.reports[from]
 	if rep.vv == nil {
 		rep.vv = VersionVector{}
@@ -901,6 +917,7 @@ func (r *Replica) capDocs(docs []KeyedDoc) ([]KeyedDoc, bool) {
 }
 
 func (r *Replica) noteAck(peer ReplicaID, seq uint64) {
+	peer = r.canon(peer)
 	if seq > r.acks[peer] && seq <= r.seq {
 		r.acks[peer] = seq
 	}
@@ -1103,7 +1120,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 	r.clock.Restore(meta.Clock)
 	r.reportClock = meta.Clock
 	for p, a := range meta.Acks {
-		r.peers[p] = struct{}{}
+		r.peers[p] = p
 		r.acks[p] = a
 	}
 	return nil
