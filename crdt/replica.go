@@ -181,7 +181,7 @@ type Replica struct {
 	bufBytes int
 	bufFloor uint64
 
-	acks        map[ReplicaID]uint64
+	acks map[ReplicaID]uint64
 	// peers maps each live peer to itself: the value is the canonical
 	// copy of its ID (see canon).
 	peers       map[ReplicaID]ReplicaID
