@@ -186,15 +186,16 @@ func (w *World) allocMsg(s msgSlot) int32 {
 
 // arrive queues an arrived message at its receiver: it is handled once
 // the receiver has processed everything before it, plus its own
-// processing time (Topology.ProcessDelay, ProcessSigma), on a shared
-// host core when Topology.HostCores is set.
+// processing time: computation (Topology.ProcessCPU, on shared host
+// cores when HostCores is set), then the durable write (ProcessDelay,
+// ProcessSigma, on a shared disk when DiskChannels is set).
 func (w *World) arrive(to int32, slot int32) {
 	m := w.members[to]
-	if w.nw.process == 0 {
+	if !w.nw.processing() {
 		w.deliver(to, slot)
 		return
 	}
-	done := w.nw.serve(max(w.eng.now, m.busyUntil), w.nw.processTime(w.rng))
+	done := w.nw.handle(w.rng, max(w.eng.now, m.busyUntil))
 	m.busyUntil = done
 	w.eng.Schedule(done, evDeliver, to, int64(slot))
 }

@@ -14,10 +14,33 @@ import (
 type network struct {
 	nRegions int
 	links    []linkModel // nRegions*nRegions, row-major by (from, to)
-	process  int64       // receiver processing time (median), ns
-	procSig  float64     // log-normal sigma of the processing time
+	process  int64       // receiver's durable write time (median), ns
+	procSig  float64     // log-normal sigma of the durable write time
+	cpu      int64       // receiver's computation per message, ns
 	side     []int32     // partition side per member; all 0 when healed
-	cores    []int64     // shared host cores: when each is next free (nil: unshared)
+	cores    servers     // shared host cores (nil: unshared)
+	disk     servers     // shared disk channels (nil: unshared)
+}
+
+// servers is a FIFO pool of identical servers: when each is next free.
+type servers []int64
+
+// serve schedules work of length d that can start at ready on the
+// earliest-free server (at once when the pool is nil) and returns when it
+// is done.
+func (s servers) serve(ready, d int64) int64 {
+	if s == nil {
+		return ready + d
+	}
+	c := 0
+	for i, free := range s {
+		if free < s[c] {
+			c = i
+		}
+	}
+	done := max(ready, s[c]) + d
+	s[c] = done
+	return done
 }
 
 type linkModel struct {
@@ -40,9 +63,13 @@ func newLinkModel(l Link) linkModel {
 
 func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	n := len(t.Regions)
-	nw := &network{nRegions: n, links: make([]linkModel, n*n), process: int64(t.ProcessDelay), procSig: t.ProcessSigma, side: make([]int32, members)}
+	nw := &network{nRegions: n, links: make([]linkModel, n*n), process: int64(t.ProcessDelay), procSig: t.ProcessSigma,
+		cpu: int64(t.ProcessCPU), side: make([]int32, members)}
 	if t.HostCores > 0 {
-		nw.cores = make([]int64, t.HostCores)
+		nw.cores = make(servers, t.HostCores)
+	}
+	if t.DiskChannels > 0 {
+		nw.disk = make(servers, t.DiskChannels)
 	}
 	def := newLinkModel(t.DefaultLink)
 	inter := def
@@ -85,22 +112,19 @@ func (nw *network) processTime(rng *rand.Rand) int64 {
 	return int64(float64(nw.process) * math.Exp(nw.procSig*rng.NormFloat64()))
 }
 
-// serve schedules work of length d that can start at ready: on the
-// earliest-free shared core if the host is shared, else at once. It
-// returns when the work is done.
-func (nw *network) serve(ready, d int64) int64 {
-	if nw.cores == nil {
-		return ready + d
+// processing reports whether messages take any time at the receiver.
+func (nw *network) processing() bool { return nw.process > 0 || nw.cpu > 0 }
+
+// handle schedules the handling of one message that can start at ready:
+// its computation on the host cores, then its durable write on the disk
+// (without ProcessCPU, the older one-step model: the write's time on the
+// cores). It returns when the message is handled.
+func (nw *network) handle(rng *rand.Rand, ready int64) int64 {
+	write := nw.processTime(rng)
+	if nw.cpu == 0 {
+		return nw.cores.serve(ready, write)
 	}
-	c := 0
-	for i, free := range nw.cores {
-		if free < nw.cores[c] {
-			c = i
-		}
-	}
-	done := max(ready, nw.cores[c]) + d
-	nw.cores[c] = done
-	return done
+	return nw.disk.serve(nw.cores.serve(ready, nw.cpu), write)
 }
 
 // lost draws whether a message is dropped.

@@ -96,18 +96,26 @@ type Topology struct {
 	DefaultLink     Link       `yaml:"default_link"`
 	InterRegionLink *Link      `yaml:"inter_region_link"`
 	Links           []PairLink `yaml:"links"`
-	// ProcessDelay is added to every anti-entropy message at the receiver:
-	// it stands in for the durable write (badger sync) a member completes
-	// before it acts on or acknowledges a message.
+	// A member handles its messages one at a time (gossip.Node's loop),
+	// each in two steps: ProcessCPU of computation (decode, apply, encode
+	// the reply), then ProcessDelay waiting for the durable write (badger
+	// sync) it completes before it acts on or acknowledges the message.
 	ProcessDelay time.Duration `yaml:"process_delay"`
-	// ProcessSigma makes the processing time log-normal around
+	// ProcessSigma makes the durable write's time log-normal around
 	// ProcessDelay (the sigma of the underlying normal; 0: fixed).
 	ProcessSigma float64 `yaml:"process_sigma"`
-	// HostCores, if set, makes every member's processing share this many
+	// ProcessCPU is the computation per message (0: none modelled).
+	ProcessCPU time.Duration `yaml:"process_cpu"`
+	// HostCores, if set, makes every member's computation share this many
 	// CPU cores (a global FIFO): it models members run in one process on
-	// one machine, as gossip's BenchmarkConvergence does, where the cores,
-	// not the network, set the pace. 0: every member has its own CPU.
+	// one machine, as the real side of `lattice sim validate` does, where
+	// the cores, not the network, set the pace. 0: every member has its
+	// own CPU. Without ProcessCPU the whole processing time is served by
+	// the cores (the model of earlier scenario files).
 	HostCores int `yaml:"host_cores"`
+	// DiskChannels, if set, makes every member's durable writes share a
+	// disk that completes this many at once (FIFO). 0: unshared.
+	DiskChannels int `yaml:"disk_channels"`
 }
 
 // Region is a group of members; Weight is its share of members.
@@ -422,6 +430,12 @@ func (sc *Scenario) Validate() error {
 	}
 	if t.HostCores < 0 || t.HostCores > 1024 {
 		return fmt.Errorf("host_cores %d: want 0 (unshared) to 1024", t.HostCores)
+	}
+	if t.DiskChannels < 0 || t.DiskChannels > 1024 {
+		return fmt.Errorf("disk_channels %d: want 0 (unshared) to 1024", t.DiskChannels)
+	}
+	if t.ProcessCPU < 0 || t.ProcessCPU > time.Minute {
+		return fmt.Errorf("process_cpu %s: want [0, 1m]", t.ProcessCPU)
 	}
 	if !finite(t.ProcessSigma) || t.ProcessSigma < 0 || t.ProcessSigma > 3 {
 		return fmt.Errorf("process_sigma %v: want [0, 3]", t.ProcessSigma)

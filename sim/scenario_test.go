@@ -60,6 +60,9 @@ func TestScenarioValidation(t *testing.T) {
 		"empty":            {"", "empty"},
 		"gap without seq":  {"members: 3\nduration: 1s\nworkload: {gap: 1s}\n", "gap"},
 		"deploy too large": {"members: 3000\nduration: 1s\ndeployment: {replicas: 3}\n", "at most 2000"},
+		"negative cpu":     {"members: 3\nduration: 1s\ntopology: {process_cpu: -1ms}\n", "process_cpu -1ms"},
+		"huge cpu":         {"members: 3\nduration: 1s\ntopology: {process_cpu: 2m}\n", "process_cpu 2m0s"},
+		"negative disk":    {"members: 3\nduration: 1s\ntopology: {disk_channels: -1}\n", "disk_channels -1"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseScenario([]byte(tc.yaml))

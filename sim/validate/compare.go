@@ -25,9 +25,11 @@ type Side struct {
 
 // Row is the comparison at one member count.
 type Row struct {
-	Members int  `json:"members"`
-	Real    Side `json:"real"`
-	Sim     Side `json:"sim"`
+	Members int `json:"members"`
+	// Calibration is the machine model the simulated side ran with.
+	Calibration Calibration `json:"calibration"`
+	Real        Side        `json:"real"`
+	Sim         Side        `json:"sim"`
 	// P50Diff and P99Diff are (sim - real) / real.
 	P50Diff float64 `json:"p50_diff"`
 	P99Diff float64 `json:"p99_diff"`
@@ -55,14 +57,23 @@ func sideOf(lat []float64, bytesPerMember, wall float64) Side {
 // ScenarioName is the built-in scenario modelling the real workload.
 const ScenarioName = "validation"
 
-// RunSim runs the validation scenario at n members in the simulator.
-func RunSim(ctx context.Context, n int, seed uint64) (Side, error) {
+// RunSim runs the validation scenario at n members in the simulator; with
+// cal, its machine model (process_delay, process_sigma, host_cores) is
+// replaced by the measured one.
+func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration) (Side, error) {
 	sc, err := sim.LoadScenario(ScenarioName)
 	if err != nil {
 		return Side{}, err
 	}
 	if err := sc.Apply(sim.Overrides{Members: n, Seed: &seed}); err != nil {
 		return Side{}, fmt.Errorf("scenario %s: %w", ScenarioName, err)
+	}
+	if cal != nil {
+		sc.Topology.ProcessDelay = time.Duration(cal.SyncedWriteSeconds * 1e9)
+		sc.Topology.ProcessSigma = cal.SyncedWriteSigma
+		sc.Topology.ProcessCPU = time.Duration(cal.CPUPerMessageSeconds * 1e9)
+		sc.Topology.HostCores = cal.Cores
+		sc.Topology.DiskChannels = cal.DiskChannels
 	}
 	start := time.Now()
 	res, err := sim.Run(ctx, sc, sim.RunOptions{})
@@ -72,16 +83,31 @@ func RunSim(ctx context.Context, n int, seed uint64) (Side, error) {
 	return sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds()), nil
 }
 
-// Compare runs the workload on cfg.Members real members, then in the
-// simulator at the same member count and seed, and returns the row.
+// CalibrationSamples is how many synced writes Compare times.
+const CalibrationSamples = 300
+
+// Compare measures this machine (Calibrate), runs the workload on
+// cfg.Members real members, then in the simulator calibrated with the
+// measurement at the same member count and seed, and returns the row.
 func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
+	if err := cfg.validate(); err != nil {
+		return Row{}, fmt.Errorf("validation run: %w", err)
+	}
+	cal, err := Calibrate(ctx, cfg.Dir, CalibrationSamples)
+	if err != nil {
+		return Row{}, err
+	}
 	start := time.Now()
 	real, err := RunReal(ctx, cfg)
 	if err != nil {
 		return Row{}, err
 	}
-	row := Row{Members: cfg.Members, Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
-	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed); err != nil {
+	if real.Messages > 0 {
+		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
+	}
+	row := Row{Members: cfg.Members, Calibration: cal,
+		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
+	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal); err != nil {
 		return row, err
 	}
 	row.P50Diff = relDiff(row.Sim.P50Seconds, row.Real.P50Seconds)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,11 @@ type RealResult struct {
 	// BytesPerMemberPerSecond is QUIC payload (anti-entropy and
 	// memberlist, each byte counted once) per member during the writes.
 	BytesPerMemberPerSecond float64
+	// Messages is how many anti-entropy messages the members handled
+	// during the writes, and CPUSeconds the process CPU time meanwhile
+	// (every member runs in this process).
+	Messages   float64
+	CPUSeconds float64
 }
 
 // realMember is one running member.
@@ -236,7 +242,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
 	res := RealResult{Members: len(members)}
-	startBytes, start := totalBytes(members), time.Now()
+	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
 	for i := range cfg.Writes {
 		val := fmt.Sprintf(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":%d}}`, i)
 		st := members[rng.IntN(len(members))].st
@@ -273,16 +279,26 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	if el := time.Since(start).Seconds(); el > 0 {
 		res.BytesPerMemberPerSecond = (totalBytes(members) - startBytes) / el / float64(len(members))
 	}
+	res.Messages = sumCounter(members, receivedMetric) - startMsgs
+	res.CPUSeconds = processCPU() - startCPU
 	slices.Sort(res.Latencies)
 	return res, nil
 }
 
-// bytesMetric is gossip.Metrics.Bytes.
-const bytesMetric = "lattice_gossip_bytes_total"
+// Metric names of gossip.Metrics.Bytes and MessagesReceived.
+const (
+	bytesMetric    = "lattice_gossip_bytes_total"
+	receivedMetric = "lattice_gossip_messages_received_total"
+)
 
 // totalBytes is the QUIC payload all members sent and received, each byte
 // counted once.
 func totalBytes(members []*realMember) float64 {
+	return sumCounter(members, bytesMetric) / 2
+}
+
+// sumCounter sums a counter over its labels and every member.
+func sumCounter(members []*realMember, name string) float64 {
 	var sum float64
 	for _, m := range members {
 		mfs, err := m.reg.Gather()
@@ -290,7 +306,7 @@ func totalBytes(members []*realMember) float64 {
 			continue
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != bytesMetric {
+			if mf.GetName() != name {
 				continue
 			}
 			for _, mt := range mf.GetMetric() {
@@ -298,7 +314,16 @@ func totalBytes(members []*realMember) float64 {
 			}
 		}
 	}
-	return sum / 2
+	return sum
+}
+
+// processCPU is this process's user+system CPU time in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 func counterValue(m *dto.Metric) float64 {

@@ -43,6 +43,8 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, 4, row.Members)
 	require.Equal(t, 10, row.Real.Writes)
 	require.Greater(t, row.Sim.Writes, 100, "the simulated side runs the whole validation scenario")
+	require.Greater(t, row.Calibration.SyncedWriteSeconds, 0.0, "the machine was measured")
+	require.Greater(t, row.Calibration.CPUPerMessageSeconds, 0.0, "the real run's CPU per message was measured")
 	for _, s := range []Side{row.Real, row.Sim} {
 		require.Greater(t, s.P50Seconds, 0.0)
 		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
@@ -71,4 +73,25 @@ func TestRealConfigRejectsBadInput(t *testing.T) {
 			require.Error(t, err)
 		})
 	}
+}
+
+// Calibration measures this machine: a positive synced-write time, a
+// disk parallelism within the probe's range, the host's cores.
+func TestCalibrate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes to disk")
+	}
+	cal, err := Calibrate(context.Background(), t.TempDir(), 40)
+	require.NoError(t, err)
+	require.Greater(t, cal.SyncedWriteSeconds, 0.0)
+	require.Less(t, cal.SyncedWriteSeconds, 1.0)
+	require.GreaterOrEqual(t, cal.SyncedWriteSigma, 0.0)
+	require.LessOrEqual(t, cal.SyncedWriteSigma, 3.0)
+	require.GreaterOrEqual(t, cal.DiskChannels, 1)
+	require.LessOrEqual(t, cal.DiskChannels, DiskProbeWriters)
+	require.Positive(t, cal.Cores)
+	require.Equal(t, 36, cal.Samples)
+
+	_, err = Calibrate(context.Background(), t.TempDir(), 5)
+	require.ErrorContains(t, err, "at least 10")
 }
