@@ -16,9 +16,11 @@
 //
 // What is modelled rather than run: the network (no QUIC), memberlist (the
 // SWIM model in swim.go decides each member's live view), the local
-// Kubernetes cluster (federation.Embedded, a pod-start delay), and durable
-// writes (a configurable per-message processing delay stands in for badger's
-// fsync on the receiving side). Beyond 256 members each member's
+// Kubernetes cluster (federation.Embedded, a pod-start delay), and the cost
+// of handling a message (Topology.ProcessCPU on optionally shared cores,
+// then ProcessDelay standing in for badger's fsync, on an optionally shared
+// disk). Package sim/validate runs the same workload on real QUIC members
+// and compares. Beyond 256 members each member's
 // anti-entropy peers are a random partial view (peers.go says why), where
 // production hands Sync every live member.
 //
