@@ -709,8 +709,31 @@ func (r *Replica) ApplyDelta(m *DeltaMsg) (Update, *AckMsg, error) {
 			e.Dots = append(e.Dots, d)
 		}
 	}
+	r.noteSent(m.From, m.Dots)
 	r.bufferRemote(e, u)
 	return *u, r.Ack(m.Seq), nil
+}
+
+// noteSent records that a peer has the dots it sent us, where they extend
+// its report contiguously (a report's version vector claims every dot up
+// to each entry). While a write spreads a member receives it from several
+// peers; DeltaFor then skips those peers instead of sending it back to
+// each of them, which only an acknowledgement would otherwise prevent.
+func (r *Replica) noteSent(from ReplicaID, dots []Dot) {
+	if len(dots) == 0 {
+		return
+	}
+	from = r.canon(from)
+	rep := r.reports[from]
+	if rep.vv == nil {
+		rep.vv = VersionVector{}
+	}
+	for _, d := range dots {
+		if rep.vv[d.Replica] == d.Seq-1 {
+			rep.vv[d.Replica] = d.Seq
+		}
+	}
+	r.reports[from] = rep
 }
 
 // bufferRemote assigns sequence numbers to the changes in u and buffers e

@@ -629,3 +629,38 @@ func TestReportedClockIsTheDurableOne(t *testing.T) {
 
 	require.Equal(t, vt.now.UnixMilli(), volatile.Ack(1).Clock.Time().UnixMilli(), "a volatile replica reports its current clock")
 }
+
+// A peer has what it sends: a write that reached x from its writer a and
+// then again from b is not sent back to b, though b never acknowledged
+// anything from x, while c still gets it.
+func TestDeltaForSkipsWhatPeerSent(t *testing.T) {
+	vt := &virtualTime{now: time.UnixMilli(1_700_000_000_000)}
+	a := newTestReplica(t, "a", skewedClock{vt: vt}, nil)
+	b := newTestReplica(t, "b", skewedClock{vt: vt}, nil)
+	x := newTestReplica(t, "x", skewedClock{vt: vt}, nil)
+	a.SetPeers([]ReplicaID{"b", "x"})
+	b.SetPeers([]ReplicaID{"a", "x"})
+	x.SetPeers([]ReplicaID{"a", "b", "c"})
+
+	_, err := a.Put("g/K/ns/one", []byte(`{"kind":"K","v":1}`), PutOptions{})
+	require.NoError(t, err)
+	for _, to := range []*Replica{x, b} {
+		d, err := a.DeltaFor(to.ID())
+		require.NoError(t, err)
+		_, _, err = to.Step(d)
+		require.NoError(t, err)
+	}
+	dup, err := b.DeltaFor("x")
+	require.NoError(t, err)
+	require.NotNil(t, dup)
+	_, _, err = x.Step(dup)
+	require.NoError(t, err)
+
+	back, err := x.DeltaFor("b")
+	require.NoError(t, err)
+	require.Nil(t, back, "b sent the write; it has it")
+	on, err := x.DeltaFor("c")
+	require.NoError(t, err)
+	require.NotNil(t, on, "c has not seen it")
+	require.Len(t, on.Docs, 1)
+}
