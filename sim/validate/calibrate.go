@@ -42,17 +42,17 @@ type Calibration struct {
 const DiskProbeWriters = 4
 
 // Calibrate times n synced writes of a validation-sized object to a fresh
-// store in dir, then n writes by each of DiskProbeWriters concurrent
-// stores. CPUPerMessageSeconds is left for the real run to measure.
+// store in dir (after n/10 to warm up), then as many by each of
+// DiskProbeWriters concurrent stores. CPUPerMessageSeconds is left for the real run to measure.
 func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 	if n < 10 {
 		return Calibration{}, fmt.Errorf("calibration: %d samples, want at least 10", n)
 	}
-	ds, err := timeWrites(ctx, filepath.Join(dir, "calibration-0"), n)
+	ds, oneWall, err := timeWrites(ctx, filepath.Join(dir, "calibration-0"), n)
 	if err != nil {
 		return Calibration{}, err
 	}
-	one := float64(len(ds)) / sum(ds)
+	one := float64(len(ds)) / oneWall
 	slices.Sort(ds)
 	var mean, sq float64
 	for _, d := range ds {
@@ -70,51 +70,65 @@ func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 		Samples:          len(ds),
 	}
 
+	// Each writer's clock starts at its first measured write, so opening
+	// a store and warming it up do not count against the disk.
 	var wg sync.WaitGroup
 	errs := make([]error, DiskProbeWriters)
-	start := time.Now()
+	walls := make([]float64, DiskProbeWriters)
+	counts := make([]int, DiskProbeWriters)
 	for w := range DiskProbeWriters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[w] = timeWrites(ctx, filepath.Join(dir, "calibration-"+strconv.Itoa(w+1)), n)
+			var ws []float64
+			ws, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, "calibration-"+strconv.Itoa(w+1)), n)
+			counts[w] = len(ws)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return Calibration{}, err
 	}
-	many := float64(DiskProbeWriters*(n-n/10)) / time.Since(start).Seconds()
+	total := 0
+	for _, c := range counts {
+		total += c
+	}
+	many := float64(total) / slices.Max(walls)
 	cal.DiskChannels = max(1, min(DiskProbeWriters, int(math.Round(many/one))))
 	return cal, nil
 }
 
 // timeWrites opens a store in dir and times n synced writes after a
-// tenth as many to warm badger up.
-func timeWrites(ctx context.Context, dir string, n int) ([]float64, error) {
+// tenth as many to warm badger up. It returns each write's duration and
+// the wall time of all of them together.
+func timeWrites(ctx context.Context, dir string, n int) ([]float64, float64, error) {
 	st, err := crdt.OpenStore(crdt.DefaultStoreConfig(dir, "calibration"))
 	if err != nil {
-		return nil, fmt.Errorf("calibration store: %w", err)
+		return nil, 0, fmt.Errorf("calibration store: %w", err)
 	}
 	defer st.Close()
-	ds := make([]float64, 0, n)
-	for i := range n {
+	put := func(i int) (time.Duration, error) {
 		val := `{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":` + strconv.Itoa(i) + `}}`
 		t0 := time.Now()
-		if _, err := st.Put(ctx, validationKey, []byte(val), crdt.PutOptions{}); err != nil {
-			return nil, fmt.Errorf("calibration write: %w", err)
+		_, err := st.Put(ctx, validationKey, []byte(val), crdt.PutOptions{})
+		if err != nil {
+			return 0, fmt.Errorf("calibration write: %w", err)
 		}
-		if i >= n/10 {
-			ds = append(ds, time.Since(t0).Seconds())
+		return time.Since(t0), nil
+	}
+	for i := range n / 10 {
+		if _, err := put(i); err != nil {
+			return nil, 0, err
 		}
 	}
-	return ds, nil
-}
-
-func sum(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
+	ds := make([]float64, 0, n)
+	start := time.Now()
+	for i := range n {
+		d, err := put(n/10 + i)
+		if err != nil {
+			return nil, 0, err
+		}
+		ds = append(ds, d.Seconds())
 	}
-	return s
+	return ds, time.Since(start).Seconds(), nil
 }

@@ -90,7 +90,7 @@ func TestCalibrate(t *testing.T) {
 	require.GreaterOrEqual(t, cal.DiskChannels, 1)
 	require.LessOrEqual(t, cal.DiskChannels, DiskProbeWriters)
 	require.Positive(t, cal.Cores)
-	require.Equal(t, 36, cal.Samples)
+	require.Equal(t, 40, cal.Samples)
 
 	_, err = Calibrate(context.Background(), t.TempDir(), 5)
 	require.ErrorContains(t, err, "at least 10")
