@@ -623,11 +623,8 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 
 // HandleAck records a peer's acknowledgement and report.
 func (r *Replica) HandleAck(m *AckMsg) Update {
-	from := r.canon(m.From)
-	if m.Seq > r.acks[from] && m.Seq <= r.seq {
-		r.acks[from] = m.Seq
-	}
-	r.noteReport(from, m.VV, m.Clock)
+	r.noteAck(m.From, m.Seq)
+	r.noteReport(m.From, m.VV, m.Clock)
 	u := &Update{}
 	r.pruneBuffer(u)
 	return *u
