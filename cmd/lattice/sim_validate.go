@@ -42,8 +42,8 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 					return usageErrorf(cmd, "--members %d: want 2 to %d", n, validate.MaxMembers)
 				}
 			}
-			if writes < 1 || writes > 100_000 {
-				return usageErrorf(cmd, "--writes %d: want 1 to 100000", writes)
+			if writes < 1 || writes > validate.MaxWrites {
+				return usageErrorf(cmd, "--writes %d: want 1 to %d", writes, validate.MaxWrites)
 			}
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				return fmt.Errorf("--out: %w", err)

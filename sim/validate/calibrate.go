@@ -43,7 +43,8 @@ const DiskProbeWriters = 4
 
 // Calibrate times n synced writes of a validation-sized object to a fresh
 // store in dir (after n/10 to warm up), then as many by each of
-// DiskProbeWriters concurrent stores. CPUPerMessageSeconds is left for the real run to measure.
+// DiskProbeWriters concurrent stores. CPUPerMessageSeconds is left for
+// the real run to measure.
 func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 	if n < 10 {
 		return Calibration{}, fmt.Errorf("calibration: %d samples, want at least 10", n)
@@ -52,7 +53,7 @@ func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 	if err != nil {
 		return Calibration{}, err
 	}
-	one := float64(len(ds)) / oneWall
+	one := float64(n) / oneWall
 	slices.Sort(ds)
 	var mean, sq float64
 	for _, d := range ds {
@@ -75,25 +76,18 @@ func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, DiskProbeWriters)
 	walls := make([]float64, DiskProbeWriters)
-	counts := make([]int, DiskProbeWriters)
 	for w := range DiskProbeWriters {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var ws []float64
-			ws, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, "calibration-"+strconv.Itoa(w+1)), n)
-			counts[w] = len(ws)
+			_, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, "calibration-"+strconv.Itoa(w+1)), n)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return Calibration{}, err
 	}
-	total := 0
-	for _, c := range counts {
-		total += c
-	}
-	many := float64(total) / slices.Max(walls)
+	many := float64(DiskProbeWriters*n) / slices.Max(walls)
 	cal.DiskChannels = max(1, min(DiskProbeWriters, int(math.Round(many/one))))
 	return cal, nil
 }
@@ -108,9 +102,8 @@ func timeWrites(ctx context.Context, dir string, n int) ([]float64, float64, err
 	}
 	defer st.Close()
 	put := func(i int) (time.Duration, error) {
-		val := `{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":` + strconv.Itoa(i) + `}}`
 		t0 := time.Now()
-		_, err := st.Put(ctx, validationKey, []byte(val), crdt.PutOptions{})
+		_, err := st.Put(ctx, validationKey, probeValue(i), crdt.PutOptions{})
 		if err != nil {
 			return 0, fmt.Errorf("calibration write: %w", err)
 		}

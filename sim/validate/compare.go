@@ -58,8 +58,8 @@ func sideOf(lat []float64, bytesPerMember, wall float64) Side {
 const ScenarioName = "validation"
 
 // RunSim runs the validation scenario at n members in the simulator; with
-// cal, its machine model (process_delay, process_sigma, host_cores) is
-// replaced by the measured one.
+// cal, its machine model (process_delay, process_sigma, process_cpu,
+// host_cores, disk_channels) is replaced by the measured one.
 func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration) (Side, error) {
 	sc, err := sim.LoadScenario(ScenarioName)
 	if err != nil {

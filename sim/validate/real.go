@@ -59,12 +59,15 @@ func DefaultRealConfig(n int) RealConfig {
 // and a badger store in this one process.
 const MaxMembers = 64
 
+// MaxWrites bounds the writes of a real run.
+const MaxWrites = 100_000
+
 func (c RealConfig) validate() error {
 	switch {
 	case c.Members < 2 || c.Members > MaxMembers:
 		return fmt.Errorf("members %d: want 2 to %d", c.Members, MaxMembers)
-	case c.Writes < 1 || c.Writes > 100_000:
-		return fmt.Errorf("writes %d: want 1 to 100000", c.Writes)
+	case c.Writes < 1 || c.Writes > MaxWrites:
+		return fmt.Errorf("writes %d: want 1 to %d", c.Writes, MaxWrites)
 	case c.Gap < 0 || c.Settle < 0:
 		return errors.New("gap and settle must not be negative")
 	case c.RepairInterval <= 0 || c.WriteTimeout <= 0:
@@ -220,6 +223,12 @@ type arrival struct {
 
 const validationKey = crdt.Key("validation.lattice.dev/Probe/default/w")
 
+// probeValue is the i-th value written to validationKey (the real run's
+// writes and the calibration's are the same size).
+func probeValue(i int) []byte {
+	return []byte(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":` + strconv.Itoa(i) + `}}`)
+}
+
 func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -244,10 +253,9 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
 	for i := range cfg.Writes {
-		val := fmt.Sprintf(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":%d}}`, i)
 		st := members[rng.IntN(len(members))].st
 		t0 := time.Now()
-		o, err := st.Put(ctx, validationKey, []byte(val), crdt.PutOptions{})
+		o, err := st.Put(ctx, validationKey, probeValue(i), crdt.PutOptions{})
 		if err != nil {
 			return res, fmt.Errorf("write %d: %w", i, err)
 		}

@@ -8,16 +8,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The real side runs real members: QUIC on loopback, badger stores,
-// memberlist; every measured write must reach all of them.
-func TestRunRealMeasuresEveryWrite(t *testing.T) {
+// smallRealConfig is a quick real run for tests (skipped with -short).
+func smallRealConfig(t *testing.T, members, writes int) RealConfig {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts real members")
 	}
-	cfg := DefaultRealConfig(5)
-	cfg.Writes = 15
+	cfg := DefaultRealConfig(members)
+	cfg.Writes = writes
 	cfg.Settle = time.Second
 	cfg.Dir = t.TempDir()
+	return cfg
+}
+
+// The real side runs real members: QUIC on loopback, badger stores,
+// memberlist; every measured write must reach all of them.
+func TestRunRealMeasuresEveryWrite(t *testing.T) {
+	cfg := smallRealConfig(t, 5, 15)
 	res, err := RunReal(context.Background(), cfg)
 	require.NoError(t, err)
 	require.Equal(t, 5, res.Members)
@@ -31,13 +38,7 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 // Compare puts both sides in one row, with the differences computed from
 // the two sides' own percentiles.
 func TestCompareSideBySide(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts real members")
-	}
-	cfg := DefaultRealConfig(4)
-	cfg.Writes = 10
-	cfg.Settle = time.Second
-	cfg.Dir = t.TempDir()
+	cfg := smallRealConfig(t, 4, 10)
 	row, err := Compare(context.Background(), cfg)
 	require.NoError(t, err)
 	require.Equal(t, 4, row.Members)
