@@ -664,3 +664,44 @@ func TestDeltaForSkipsWhatPeerSent(t *testing.T) {
 	require.NotNil(t, on, "c has not seen it")
 	require.Len(t, on.Docs, 1)
 }
+
+// A delta's acknowledgement reports only the version-vector entries the
+// delta can have moved (its writers' and the acknowledger's own), however
+// many writers the acknowledger has heard of; repairs still carry the
+// whole vector, and partial reports only ever raise what a peer holds.
+func TestDeltaAckReportsWhatTheDeltaTouched(t *testing.T) {
+	vt := &virtualTime{now: time.UnixMilli(1_700_000_000_000)}
+	x := newTestReplica(t, "x", skewedClock{vt: vt}, nil)
+	x.SetPeers([]ReplicaID{"a", "b", "c"})
+	for _, w := range []ReplicaID{"b", "c"} {
+		wr := newTestReplica(t, w, skewedClock{vt: vt}, nil)
+		wr.SetPeers([]ReplicaID{"x"})
+		_, err := wr.Put(Key("g/K/ns/"+string(w)), []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+		d, err := wr.DeltaFor("x")
+		require.NoError(t, err)
+		_, _, err = x.ApplyDelta(d)
+		require.NoError(t, err)
+	}
+	_, err := x.Put("g/K/ns/own", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+
+	a := newTestReplica(t, "a", skewedClock{vt: vt}, nil)
+	a.SetPeers([]ReplicaID{"x", "b"})
+	for i := range 2 {
+		_, err := a.Put("g/K/ns/a", fmt.Appendf(nil, `{"kind":"K","v":%d}`, i), PutOptions{})
+		require.NoError(t, err)
+	}
+	d, err := a.DeltaFor("x")
+	require.NoError(t, err)
+	_, ack, err := x.ApplyDelta(d)
+	require.NoError(t, err)
+	require.Equal(t, VersionVector{"a": 2, "x": 1}, ack.VV, "only the delta's writer and x itself")
+	require.Equal(t, VersionVector{"a": 2, "b": 1, "c": 1, "x": 1}, x.Ack(0).VV, "the full report")
+
+	// a already held a higher report for x's writers from elsewhere: the
+	// partial ack merges in without lowering it.
+	a.HandleAck(&AckMsg{From: "x", VV: VersionVector{"b": 1, "c": 1}})
+	a.HandleAck(ack)
+	require.Equal(t, VersionVector{"a": 2, "b": 1, "c": 1, "x": 1}, a.reports["x"].vv)
+}

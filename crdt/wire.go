@@ -67,7 +67,9 @@ type DeltaMsg struct {
 }
 
 // AckMsg acknowledges deltas up to Seq and reports the sender's version
-// vector and durable clock, from which peers derive causal stability.
+// vector (all of it, or for a delta's ack only the entries the delta
+// touched: see Replica.ackDelta) and durable clock, from which peers
+// derive causal stability.
 type AckMsg struct {
 	From  ReplicaID
 	Seq   uint64
