@@ -45,11 +45,10 @@ type VersionVector map[ReplicaID]uint64
 
 // Clone returns an independent copy.
 func (v VersionVector) Clone() VersionVector {
-	out := make(VersionVector, len(v))
-	for k, n := range v {
-		out[k] = n
+	if v == nil {
+		return VersionVector{}
 	}
-	return out
+	return maps.Clone(v) // copies the table: no rehashing
 }
 
 // Merge raises every entry of v to at least other's.

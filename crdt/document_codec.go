@@ -213,17 +213,14 @@ func decodeDocument(r *msgReader, lim Limits) (*Document, error) {
 	}
 	writers := make([]ReplicaID, nw)
 	for i := range writers {
-		s, err := r.str(MaxReplicaIDLen)
+		id, err := r.replicaID()
 		if err != nil {
 			return nil, r.wrap("writer", err)
 		}
-		if err := ValidateReplicaID(ReplicaID(s)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-		}
-		if i > 0 && s <= string(writers[i-1]) {
+		if i > 0 && id <= writers[i-1] {
 			return nil, fmt.Errorf("%w: writers not sorted and unique", ErrMalformed)
 		}
-		writers[i] = ReplicaID(s)
+		writers[i] = id
 	}
 	ns, err := r.arrayLen(0, 1<<20)
 	if err != nil {

@@ -233,14 +233,22 @@ func FuzzDecodeMessage(f *testing.F) {
 		f.Add(b)
 	}
 	lim := fuzzLimits()
+	ids := NewIDTable(4) // small: both the interned and the overflow paths run
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := DecodeMessage(b, lim)
+		mi, erri := DecodeMessageInterned(b, lim, ids)
+		require.Equal(t, err == nil, erri == nil, "interning changed whether %x decodes: %v / %v", b, err, erri)
+		require.LessOrEqual(t, ids.Len(), 4)
 		if err != nil {
 			require.ErrorIs(t, err, ErrMalformed)
+			require.ErrorIs(t, erri, ErrMalformed)
 			return
 		}
 		enc, err := EncodeMessage(m)
 		require.NoError(t, err, "re-encoding a decoded %s message", m.Type())
+		enci, err := EncodeMessage(mi)
+		require.NoError(t, err)
+		require.Equal(t, enc, enci, "interning changed the decoded message")
 		m2, err := DecodeMessage(enc, lim)
 		require.NoError(t, err, "decoding a re-encoded %s message", m.Type())
 		enc2, err := EncodeMessage(m2)

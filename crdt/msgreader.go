@@ -13,6 +13,9 @@ import (
 type msgReader struct {
 	r   *bytes.Reader
 	dec *msgpack.Decoder
+	ids *IDTable // nil: replica IDs are decoded as fresh strings
+	// idBuf receives a replica ID before it is looked up or copied.
+	idBuf [MaxReplicaIDLen]byte
 }
 
 func newMsgReader(b []byte) *msgReader {
@@ -79,6 +82,43 @@ func (m *msgReader) str(max int) (string, error) {
 	}
 	b, err := m.body("string", max)
 	return string(b), err
+}
+
+// replicaID reads and validates a replica ID, through the ID table when
+// the reader has one (an interned ID was validated when it was added).
+func (m *msgReader) replicaID() (ReplicaID, error) {
+	c, err := m.dec.PeekCode()
+	if err != nil {
+		return "", err
+	}
+	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda {
+		return "", fmt.Errorf("expected string, got code 0x%x", c)
+	}
+	n, err := m.dec.DecodeBytesLen()
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case n > MaxReplicaIDLen:
+		return "", fmt.Errorf("replica id of %d bytes exceeds max %d", n, MaxReplicaIDLen)
+	case n > m.r.Len():
+		return "", fmt.Errorf("replica id length %d exceeds the %d bytes left", n, m.r.Len())
+	}
+	b := m.idBuf[:n]
+	if err := m.dec.ReadFull(b); err != nil {
+		return "", err
+	}
+	if id, ok := m.ids.lookup(b); ok {
+		return id, nil
+	}
+	id := ReplicaID(b)
+	if err := ValidateReplicaID(id); err != nil {
+		return "", err
+	}
+	if m.ids != nil {
+		id = m.ids.Intern(id)
+	}
+	return id, nil
 }
 
 func (m *msgReader) bytes(max int) ([]byte, error) {

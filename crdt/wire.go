@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -242,12 +243,16 @@ func encodeDots(e *errWriter, dots []Dot) {
 }
 
 func encodeVV(e *errWriter, vv VersionVector) {
-	ids := vv.Replicas()
-	e.arrayLen(len(ids))
-	for _, id := range ids {
+	entries := make([]Dot, 0, len(vv))
+	for id, n := range vv {
+		entries = append(entries, Dot{Replica: id, Seq: n})
+	}
+	slices.SortFunc(entries, func(a, b Dot) int { return cmp.Compare(a.Replica, b.Replica) })
+	e.arrayLen(len(entries))
+	for _, d := range entries {
 		e.arrayLen(2)
-		e.str(string(id))
-		e.uint(vv[id])
+		e.str(string(d.Replica))
+		e.uint(d.Seq)
 	}
 }
 
@@ -287,10 +292,17 @@ func encodeDocs(e *errWriter, docs []KeyedDoc) {
 // DecodeMessage decodes and validates a replication message. It never
 // panics, allocates at most in proportion to len(b), and wraps ErrMalformed.
 func DecodeMessage(b []byte, lim Limits) (Message, error) {
+	return DecodeMessageInterned(b, lim, nil)
+}
+
+// DecodeMessageInterned is DecodeMessage with the replica IDs it decodes
+// interned in ids (see IDTable); nil ids is DecodeMessage.
+func DecodeMessageInterned(b []byte, lim Limits, ids *IDTable) (Message, error) {
 	if len(b) > lim.MaxMessageBytes {
 		return nil, fmt.Errorf("%w: message is %d bytes, max %d", ErrMalformed, len(b), lim.MaxMessageBytes)
 	}
 	r := newMsgReader(b)
+	r.ids = ids
 	n, err := r.arrayLen(3, 16)
 	if err != nil {
 		return nil, r.wrap("message", err)
@@ -345,14 +357,11 @@ func DecodeMessage(b []byte, lim Limits) (Message, error) {
 }
 
 func decodeReplicaID(r *msgReader) (ReplicaID, error) {
-	s, err := r.str(MaxReplicaIDLen)
+	id, err := r.replicaID()
 	if err != nil {
 		return "", r.wrap("replica id", err)
 	}
-	if err := ValidateReplicaID(ReplicaID(s)); err != nil {
-		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	return ReplicaID(s), nil
+	return id, nil
 }
 
 // msgDecoder keeps the first error so message decoders read straight.
@@ -480,12 +489,8 @@ func (d *msgDecoder) context(what string) *Context {
 	if k := d.arrayLen(what, 2); k != 2 && d.err == nil {
 		d.failf("%s: context has %d elements", what, k)
 	}
-	c := NewContext()
-	for id, n := range d.vv(what) {
-		if n > 0 {
-			c.VV[id] = n
-		}
-	}
+	c := &Context{VV: d.vv(what)}
+	maps.DeleteFunc(c.VV, func(_ ReplicaID, n uint64) bool { return n == 0 })
 	n := d.arrayLen(what, d.lim.MaxDotsPerMessage)
 	for i := 0; i < n && d.err == nil; i++ {
 		if k := d.arrayLen(what, 3); k != 3 && d.err == nil {

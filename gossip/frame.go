@@ -35,6 +35,12 @@ func EncodeFrame(m crdt.Message) ([]byte, error) {
 
 // DecodeFrame decodes one frame, within lim.
 func DecodeFrame(b []byte, lim crdt.Limits) (crdt.Message, error) {
+	return DecodeFrameInterned(b, lim, nil)
+}
+
+// DecodeFrameInterned is DecodeFrame interning replica IDs in ids (see
+// crdt.IDTable); nil ids is DecodeFrame.
+func DecodeFrameInterned(b []byte, lim crdt.Limits, ids *crdt.IDTable) (crdt.Message, error) {
 	if len(b) < frameHeader {
 		return nil, fmt.Errorf("%w: %d bytes, shorter than the header", ErrBadFrame, len(b))
 	}
@@ -47,7 +53,7 @@ func DecodeFrame(b []byte, lim crdt.Limits) (crdt.Message, error) {
 	if len(b)-frameHeader > lim.MaxMessageBytes {
 		return nil, fmt.Errorf("%w: message of %d bytes, max %d", ErrBadFrame, len(b)-frameHeader, lim.MaxMessageBytes)
 	}
-	m, err := crdt.DecodeMessage(b[frameHeader:], lim)
+	m, err := crdt.DecodeMessageInterned(b[frameHeader:], lim, ids)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}

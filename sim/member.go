@@ -70,7 +70,7 @@ func (a *recordingReplica) Step(m crdt.Message) (crdt.Message, error) {
 // newMember builds member i's cores. Its Sync seed is derived from the
 // scenario seed, so peer choices are reproducible.
 func (w *World) newMember(i int32, region int32) (*member, error) {
-	id := crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i))
+	id := w.ids.Intern(crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i)))
 	m := &member{idx: i, id: id, name: fmt.Sprintf("member-%d", i+1), region: region, tickAt: -1}
 	m.clock = crdt.NewClock(virtualClock{eng: &w.eng}, 0)
 	rc := crdt.DefaultReplicaConfig(id, m.clock)
@@ -210,7 +210,7 @@ func (w *World) deliver(to int32, slot int32) {
 	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, to) {
 		return // the receiver crashed, restarted or was cut off meanwhile
 	}
-	msg, err := gossip.DecodeFrame(s.wire, crdt.DefaultLimits())
+	msg, err := gossip.DecodeFrameInterned(s.wire, w.lim, w.ids)
 	if err != nil {
 		w.met.syncErrors++
 		return

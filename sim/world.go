@@ -26,6 +26,11 @@ type World struct {
 
 	members    []*member
 	byID       map[crdt.ReplicaID]int32
+	// ids interns replica IDs for every member's decoder: the simulation
+	// is one goroutine, and an ID is immutable, so sharing its one copy
+	// shares no state (see crdt.IDTable for what it saves).
+	ids *crdt.IDTable
+	lim crdt.Limits
 	aliveCount int
 	partial    bool
 	peerView   int
@@ -87,6 +92,8 @@ func NewWorld(sc *Scenario) (*World, error) {
 		w.regions[r.Name] = i
 	}
 	capacity := sc.Members + w.joinsPlanned()
+	w.ids = crdt.NewIDTable(capacity)
+	w.lim = crdt.DefaultLimits()
 	w.nw = newNetwork(sc.Topology, w.regions, capacity)
 	w.peerView = sc.PeerView
 	if w.peerView == 0 && capacity > fullViewLimit {

@@ -1,0 +1,45 @@
+package crdt
+
+// IDTable interns replica IDs while messages are decoded. Every message
+// names replicas (its sender, dots, version-vector entries, each
+// document's writers); decoded into fresh strings, each costs an
+// allocation, and every later map lookup with it compares bytes, since
+// the strings already in a replica's maps sit elsewhere in memory. An
+// interned ID is one string shared by every message that names it, so
+// lookups compare pointers. A table holds at most its capacity (IDs past
+// it are decoded as fresh strings), so hostile input cannot grow it
+// without bound. It is not safe for concurrent use: one decoding
+// goroutine owns it (the simulator does; a transport would keep one per
+// connection reader).
+type IDTable struct {
+	ids map[string]ReplicaID
+	max int
+}
+
+// NewIDTable returns a table that interns up to max IDs.
+func NewIDTable(max int) *IDTable {
+	return &IDTable{ids: make(map[string]ReplicaID), max: max}
+}
+
+// Intern returns the table's copy of id, adding it while there is room.
+func (t *IDTable) Intern(id ReplicaID) ReplicaID {
+	if c, ok := t.ids[string(id)]; ok {
+		return c
+	}
+	if len(t.ids) < t.max {
+		t.ids[string(id)] = id
+	}
+	return id
+}
+
+// Len is how many IDs the table holds.
+func (t *IDTable) Len() int { return len(t.ids) }
+
+// lookup finds b's interned copy without allocating.
+func (t *IDTable) lookup(b []byte) (ReplicaID, bool) {
+	if t == nil {
+		return "", false
+	}
+	id, ok := t.ids[string(b)]
+	return id, ok
+}

@@ -1,0 +1,50 @@
+package crdt
+
+import (
+	"testing"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+)
+
+func sameString(a, b ReplicaID) bool {
+	return len(a) == len(b) && unsafe.StringData(string(a)) == unsafe.StringData(string(b))
+}
+
+// Decoding through a table yields the table's strings, so every message
+// naming a replica shares one copy; past its capacity the table stops
+// growing and IDs decode as fresh strings; malformed IDs are refused
+// either way.
+func TestDecodeInternsReplicaIDs(t *testing.T) {
+	ids := NewIDTable(2)
+	a := ids.Intern(ReplicaID([]byte("did:key:a")))
+	msg := &AckMsg{From: "did:key:a", Seq: 3, VV: VersionVector{"did:key:a": 2, "did:key:b": 1, "did:key:c": 4}}
+	b, err := EncodeMessage(msg)
+	require.NoError(t, err)
+
+	for range 2 {
+		m, err := DecodeMessageInterned(b, DefaultLimits(), ids)
+		require.NoError(t, err)
+		ack := m.(*AckMsg)
+		require.Equal(t, msg.VV, ack.VV)
+		require.True(t, sameString(a, ack.From), "the sender is the interned copy")
+		for id := range ack.VV {
+			if id == "did:key:a" {
+				require.True(t, sameString(a, id))
+			}
+		}
+	}
+	require.Equal(t, 2, ids.Len(), "b was added, c did not fit")
+	require.True(t, sameString(ids.Intern("did:key:b"), ids.Intern(ReplicaID([]byte("did:key:b")))))
+	require.False(t, sameString(ids.Intern("did:key:c"), ids.Intern(ReplicaID([]byte("did:key:c")))))
+
+	plain, err := DecodeMessage(b, DefaultLimits())
+	require.NoError(t, err)
+	require.False(t, sameString(a, plain.(*AckMsg).From), "no table: a fresh string")
+
+	bad, err := EncodeMessage(&AckMsg{From: "did:key:a", VV: VersionVector{"with space": 1}})
+	require.NoError(t, err)
+	_, err = DecodeMessageInterned(bad, DefaultLimits(), ids)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.Equal(t, 2, ids.Len(), "a refused ID is not interned")
+}
