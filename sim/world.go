@@ -24,13 +24,13 @@ type World struct {
 	met     *metrics
 	syncCfg gossip.SyncConfig
 
-	members    []*member
-	byID       map[crdt.ReplicaID]int32
+	members []*member
+	byID    map[crdt.ReplicaID]int32
 	// ids interns replica IDs for every member's decoder: the simulation
 	// is one goroutine, and an ID is immutable, so sharing its one copy
 	// shares no state (see crdt.IDTable for what it saves).
-	ids *crdt.IDTable
-	lim crdt.Limits
+	ids        *crdt.IDTable
+	lim        crdt.Limits
 	aliveCount int
 	partial    bool
 	peerView   int
