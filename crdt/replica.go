@@ -728,7 +728,7 @@ func (r *Replica) ackDelta(seq uint64, dots []Dot) *AckMsg {
 	}
 	for i, d := range dots {
 		if i > 0 && dots[i-1].Replica == d.Replica {
-			continue // dots come grouped by writer
+			continue // a writer's run of dots: looked up once
 		}
 		if n := r.ctx.VV[d.Replica]; n > 0 {
 			vv[d.Replica] = n
