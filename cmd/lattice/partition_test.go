@@ -189,7 +189,9 @@ func TestPartitionSplitAndHeal(t *testing.T) {
 	h := labHarness(t, bin, l, "--profile", "wan")
 	h.startAll()
 	all, sideA, sideB := indices(0, 6), indices(0, 3), indices(3, 6)
-	h.waitViews(all, 6, 60*time.Second)
+	// Formation with the WAN profile (5 s probes, 60 s push-pull) once
+	// took over 60 s under make test's parallel load on 2 cores.
+	h.waitViews(all, 6, 2*time.Minute)
 	h.apply(0, "before", 1)
 	h.waitConverged(all, 60*time.Second)
 
