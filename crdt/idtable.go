@@ -26,10 +26,15 @@ func (t *IDTable) Intern(id ReplicaID) ReplicaID {
 	if c, ok := t.ids[string(id)]; ok {
 		return c
 	}
+	t.add(id)
+	return id
+}
+
+// add stores id, known to be absent, while there is room.
+func (t *IDTable) add(id ReplicaID) {
 	if len(t.ids) < t.max {
 		t.ids[string(id)] = id
 	}
-	return id
 }
 
 // Len is how many IDs the table holds.

@@ -73,36 +73,34 @@ func (m *msgReader) uint() (uint64, error) {
 func (m *msgReader) boolean() (bool, error) { return m.dec.DecodeBool() }
 
 func (m *msgReader) str(max int) (string, error) {
-	c, err := m.dec.PeekCode()
-	if err != nil {
+	if err := m.expectStr(); err != nil {
 		return "", err
-	}
-	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda && c != 0xdb {
-		return "", fmt.Errorf("expected string, got code 0x%x", c)
 	}
 	b, err := m.body("string", max)
 	return string(b), err
 }
 
+// expectStr checks that a str value comes next.
+func (m *msgReader) expectStr() error {
+	c, err := m.dec.PeekCode()
+	if err != nil {
+		return err
+	}
+	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda && c != 0xdb {
+		return fmt.Errorf("expected string, got code 0x%x", c)
+	}
+	return nil
+}
+
 // replicaID reads and validates a replica ID, through the ID table when
 // the reader has one (an interned ID was validated when it was added).
 func (m *msgReader) replicaID() (ReplicaID, error) {
-	c, err := m.dec.PeekCode()
-	if err != nil {
+	if err := m.expectStr(); err != nil {
 		return "", err
 	}
-	if !(c >= 0xa0 && c <= 0xbf) && c != 0xd9 && c != 0xda {
-		return "", fmt.Errorf("expected string, got code 0x%x", c)
-	}
-	n, err := m.dec.DecodeBytesLen()
+	n, err := m.bodyLen("replica id", MaxReplicaIDLen)
 	if err != nil {
 		return "", err
-	}
-	switch {
-	case n > MaxReplicaIDLen:
-		return "", fmt.Errorf("replica id of %d bytes exceeds max %d", n, MaxReplicaIDLen)
-	case n > m.r.Len():
-		return "", fmt.Errorf("replica id length %d exceeds the %d bytes left", n, m.r.Len())
 	}
 	b := m.idBuf[:n]
 	if err := m.dec.ReadFull(b); err != nil {
@@ -116,7 +114,7 @@ func (m *msgReader) replicaID() (ReplicaID, error) {
 		return "", err
 	}
 	if m.ids != nil {
-		id = m.ids.Intern(id)
+		m.ids.add(id)
 	}
 	return id, nil
 }
@@ -136,19 +134,29 @@ func (m *msgReader) bytes(max int) ([]byte, error) {
 // checked against max and the bytes left before anything is allocated:
 // msgpack's DecodeBytes would allocate it in full, up to 4 GiB.
 func (m *msgReader) body(what string, max int) ([]byte, error) {
-	n, err := m.dec.DecodeBytesLen()
+	n, err := m.bodyLen(what, max)
 	if err != nil {
 		return nil, err
-	}
-	switch {
-	case n > max:
-		return nil, fmt.Errorf("%s of %d bytes exceeds max %d", what, n, max)
-	case n > m.r.Len():
-		return nil, fmt.Errorf("%s length %d exceeds the %d bytes left", what, n, m.r.Len())
 	}
 	b := make([]byte, n)
 	if err := m.dec.ReadFull(b); err != nil {
 		return nil, err
 	}
 	return b, nil
+}
+
+// bodyLen reads a str or bin header and checks its length against max and
+// the bytes left.
+func (m *msgReader) bodyLen(what string, max int) (int, error) {
+	n, err := m.dec.DecodeBytesLen()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case n > max:
+		return 0, fmt.Errorf("%s of %d bytes exceeds max %d", what, n, max)
+	case n > m.r.Len():
+		return 0, fmt.Errorf("%s length %d exceeds the %d bytes left", what, n, m.r.Len())
+	}
+	return n, nil
 }
