@@ -179,9 +179,21 @@ func (h *federationHarness) killAll() {
 
 // dump returns agent i's canonical store dump.
 func (h *federationHarness) dump(i int) string {
-	out, errOut, code := runBin(h.t, h.bin, "", "store", "dump", "--canonical", "--data-dir", h.agents[i].dir)
-	require.Equal(h.t, 0, code, errOut)
+	out, err := h.tryDump(i)
+	require.NoError(h.t, err)
 	return out
+}
+
+// tryDump is dump without failing the test, for use off its goroutine.
+func (h *federationHarness) tryDump(i int) (string, error) {
+	var errOut bytes.Buffer
+	cmd := exec.Command(h.bin, "store", "dump", "--canonical", "--data-dir", h.agents[i].dir)
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("store dump of %s: %w: %s", h.agents[i].name, err, errOut.String())
+	}
+	return string(out), nil
 }
 
 // heartbeatRE matches the fields every member's controller rewrites every
@@ -199,10 +211,8 @@ func (h *federationHarness) converged(idx []int) bool {
 	var wg sync.WaitGroup
 	for k, i := range idx {
 		wg.Go(func() {
-			// Not h.dump: this runs off the test goroutine, which alone
-			// may fail the test.
-			out, err := exec.Command(h.bin, "store", "dump", "--canonical", "--data-dir", h.agents[i].dir).Output()
-			dumps[k], errs[k] = heartbeatRE.ReplaceAllString(string(out), `"$1":""`), err
+			out, err := h.tryDump(i)
+			dumps[k], errs[k] = heartbeatRE.ReplaceAllString(out, `"$1":""`), err
 		})
 	}
 	wg.Wait()
