@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -113,6 +114,25 @@ type Store struct {
 	closed       bool
 
 	lastMeta []byte
+	// commitObs hears of every batch commit (see ObserveCommits).
+	commitObs atomic.Pointer[CommitObserver]
+}
+
+// CommitObserver is told, after each batch of operations that changed the
+// replica, how long making it durable took and whether that took a synced
+// write (false: nothing the store keeps had changed, e.g. a duplicate
+// delta). A member's loop waits for this on every message it applies, so
+// it is the first thing to look at when convergence slows under load.
+type CommitObserver func(d time.Duration, synced bool)
+
+// ObserveCommits installs obs (nil: none). It is called on the store's
+// committer goroutine and must not block.
+func (s *Store) ObserveCommits(obs CommitObserver) {
+	if obs == nil {
+		s.commitObs.Store(nil)
+		return
+	}
+	s.commitObs.Store(&obs)
 }
 
 type storeReq struct {
@@ -350,7 +370,12 @@ func (s *Store) runBatch(batch []*storeReq) {
 	// One metadata snapshot covers the whole batch: the replica is not
 	// touched between the operations above and this commit.
 	meta := s.rep.Meta()
-	if err := s.persist(updates, meta); err != nil {
+	start := time.Now()
+	synced, err := s.persist(updates, meta)
+	if obs := s.commitObs.Load(); obs != nil && err == nil {
+		(*obs)(time.Since(start), synced)
+	}
+	if err != nil {
 		err = fmt.Errorf("%w: %v (reopen the store to recover from disk)", ErrFailed, err)
 		s.log.Error("store persistence failed; refusing further writes", "err", err)
 		s.mu.Lock()
@@ -369,8 +394,9 @@ func (s *Store) runBatch(batch []*storeReq) {
 }
 
 // persist writes every update of a batch in as few synced transactions as
-// badger allows (one, unless the batch is huge).
-func (s *Store) persist(updates []Update, meta Meta) error {
+// badger allows (one, unless the batch is huge); false when there was
+// nothing to write.
+func (s *Store) persist(updates []Update, meta Meta) (bool, error) {
 	txn := s.db.NewTransaction(true)
 	defer func() { txn.Discard() }()
 	dirty := false
@@ -409,48 +435,48 @@ func (s *Store) persist(updates []Update, meta Meta) error {
 			k := []byte(prefixDoc + string(ch.Key))
 			if ch.Doc == nil {
 				if err := del(k); err != nil {
-					return fmt.Errorf("delete %s: %w", ch.Key, err)
+					return false, fmt.Errorf("delete %s: %w", ch.Key, err)
 				}
 				continue
 			}
 			rec, err := encodeDocRecord(ch.RV, ch.Doc)
 			if err != nil {
-				return fmt.Errorf("encode %s: %w", ch.Key, err)
+				return false, fmt.Errorf("encode %s: %w", ch.Key, err)
 			}
 			if err := set(k, rec); err != nil {
-				return fmt.Errorf("write %s: %w", ch.Key, err)
+				return false, fmt.Errorf("write %s: %w", ch.Key, err)
 			}
 		}
 		if u.Entry != nil && u.Entry.Last > prunedThrough {
 			rec, err := encodeBufferEntry(u.Entry)
 			if err != nil {
-				return fmt.Errorf("encode buffer entry %d: %w", u.Entry.Last, err)
+				return false, fmt.Errorf("encode buffer entry %d: %w", u.Entry.Last, err)
 			}
 			if err := set(bufferKey(u.Entry.Last), rec); err != nil {
-				return fmt.Errorf("write buffer entry %d: %w", u.Entry.Last, err)
+				return false, fmt.Errorf("write buffer entry %d: %w", u.Entry.Last, err)
 			}
 		}
 		if u.PrunedThrough > 0 {
 			if err := s.deleteBufferThrough(u.PrunedThrough, del); err != nil {
-				return err
+				return false, err
 			}
 		}
 	}
 	rec, err := encodeMeta(meta)
 	if err != nil {
-		return fmt.Errorf("encode meta: %w", err)
+		return false, fmt.Errorf("encode meta: %w", err)
 	}
 	if !dirty && string(rec) == string(s.lastMeta) {
-		return nil
+		return false, nil
 	}
 	if err := set([]byte(keyMeta), rec); err != nil {
-		return fmt.Errorf("write meta: %w", err)
+		return false, fmt.Errorf("write meta: %w", err)
 	}
 	s.lastMeta = rec
-	if !dirty {
-		return nil
+	if err := txn.Commit(); err != nil {
+		return false, err
 	}
-	return txn.Commit()
+	return true, nil
 }
 
 func bufferKey(last uint64) []byte {

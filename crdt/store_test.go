@@ -376,3 +376,46 @@ func TestStoreWatchLargeSnapshotIsNotAnOverflow(t *testing.T) {
 		}
 	}
 }
+
+// The commit observer hears of each batch that changed the replica, with
+// whether it took a synced write: a new delta does, the same delta again
+// changes nothing the store keeps and does not.
+func TestStoreObservesCommits(t *testing.T) {
+	ctx := context.Background()
+	a := openTestStore(t, t.TempDir(), "did:key:a", nil)
+	defer a.Close()
+	b := openTestStore(t, t.TempDir(), "did:key:b", nil)
+	defer b.Close()
+	ids := []ReplicaID{a.ID(), b.ID()}
+	require.NoError(t, a.SetPeers(ctx, ids))
+	require.NoError(t, b.SetPeers(ctx, ids))
+	_, err := a.Create(ctx, "g/K/ns/x", []byte(`{"spec":{"a":1}}`))
+	require.NoError(t, err)
+	d, err := a.DeltaFor(ctx, b.ID())
+	require.NoError(t, err)
+	require.NotNil(t, d)
+
+	type commit struct {
+		d      time.Duration
+		synced bool
+	}
+	var seen []commit
+	b.ObserveCommits(func(d time.Duration, synced bool) { seen = append(seen, commit{d, synced}) })
+	_, err = b.Step(ctx, d)
+	require.NoError(t, err)
+	_, err = b.Step(ctx, d)
+	require.NoError(t, err)
+	// Step returns once the batch is committed, after the observer ran.
+	require.Len(t, seen, 2)
+	require.True(t, seen[0].synced, "a new delta is written")
+	require.Positive(t, seen[0].d)
+	require.False(t, seen[1].synced, "a duplicate changes nothing kept")
+
+	b.ObserveCommits(nil)
+	_, err = b.Create(ctx, "g/K/ns/y", []byte(`{"spec":{"b":1}}`))
+	require.NoError(t, err)
+	require.Len(t, seen, 2, "a detached observer hears nothing")
+	got, err := b.Get("g/K/ns/x")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"spec":{"a":1}}`, string(got.Value))
+}

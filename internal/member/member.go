@@ -279,6 +279,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer observeStoreCommits(st, reg)()
 	// A member with an identity keeps a ledger feed, written here only.
 	var lw *ledgerWriter
 	switch id, err := identity.Load(cfg.Dir); {
