@@ -118,10 +118,10 @@ type Store struct {
 	commitObs atomic.Pointer[CommitObserver]
 }
 
-// CommitObserver is told, after each batch of operations that changed the
-// replica, how long making it durable took and whether that took a synced
-// write (false: nothing the store keeps had changed, e.g. a duplicate
-// delta). A member's loop waits for this on every message it applies, so
+// CommitObserver is told, after each batch of state-changing operations
+// (writes, applied peer messages, peer-set changes), how long making it
+// durable took and whether that took a synced write (false: nothing the
+// store keeps had changed, e.g. a duplicate delta). A member's loop waits for this on every message it applies, so
 // it is the first thing to look at when convergence slows under load.
 type CommitObserver func(d time.Duration, synced bool)
 

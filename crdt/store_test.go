@@ -270,15 +270,24 @@ func TestStoreCorruptRecordNamesKey(t *testing.T) {
 
 // TestStoresReplicate runs two durable stores against each other through
 // the Store's replication entry points and the wire encoding.
-func TestStoresReplicate(t *testing.T) {
+// openPeeredStores opens two durable stores that know each other as peers;
+// the test's cleanup closes them.
+func openPeeredStores(t *testing.T) (a, b *Store) {
+	t.Helper()
 	ctx := context.Background()
-	a := openTestStore(t, t.TempDir(), "did:key:a", nil)
-	defer a.Close()
-	b := openTestStore(t, t.TempDir(), "did:key:b", nil)
-	defer b.Close()
+	a = openTestStore(t, t.TempDir(), "did:key:a", nil)
+	t.Cleanup(func() { a.Close() })
+	b = openTestStore(t, t.TempDir(), "did:key:b", nil)
+	t.Cleanup(func() { b.Close() })
 	ids := []ReplicaID{a.ID(), b.ID()}
 	require.NoError(t, a.SetPeers(ctx, ids))
 	require.NoError(t, b.SetPeers(ctx, ids))
+	return a, b
+}
+
+func TestStoresReplicate(t *testing.T) {
+	ctx := context.Background()
+	a, b := openPeeredStores(t)
 	stores := map[ReplicaID]*Store{a.ID(): a, b.ID(): b}
 	// exchange delivers m to its peer and bounces replies until done.
 	var exchange func(to *Store, m Message)
@@ -382,13 +391,7 @@ func TestStoreWatchLargeSnapshotIsNotAnOverflow(t *testing.T) {
 // changes nothing the store keeps and does not.
 func TestStoreObservesCommits(t *testing.T) {
 	ctx := context.Background()
-	a := openTestStore(t, t.TempDir(), "did:key:a", nil)
-	defer a.Close()
-	b := openTestStore(t, t.TempDir(), "did:key:b", nil)
-	defer b.Close()
-	ids := []ReplicaID{a.ID(), b.ID()}
-	require.NoError(t, a.SetPeers(ctx, ids))
-	require.NoError(t, b.SetPeers(ctx, ids))
+	a, b := openPeeredStores(t)
 	_, err := a.Create(ctx, "g/K/ns/x", []byte(`{"spec":{"a":1}}`))
 	require.NoError(t, err)
 	d, err := a.DeltaFor(ctx, b.ID())
