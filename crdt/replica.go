@@ -174,6 +174,11 @@ type Replica struct {
 
 	docs  map[Key]*keyState
 	tombs map[Key]struct{} // keys holding tombstones or no live object: GC candidates
+	// docsGen counts changes to docs; digest caches the bucket hashes of
+	// one depth as of a docsGen. Every repair a member starts or answers
+	// needs them, and they change only when a document does.
+	docsGen uint64
+	digest  digestCache
 	ctx   *Context
 	seq   uint64
 
@@ -438,6 +443,7 @@ func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Chang
 	default:
 		ch.Type = EventNone
 	}
+	r.docsGen++
 	if doc.IsEmpty() {
 		delete(r.docs, key)
 		delete(r.tombs, key)
@@ -830,16 +836,32 @@ func (r *Replica) leaf(key Key, ks *keyState) Hash {
 	return ks.hash
 }
 
+// digestCache is the replica's bucket hashes at depth as of docsGen gen.
+type digestCache struct {
+	ok      bool
+	gen     uint64
+	depth   uint8
+	buckets []Hash
+}
+
+// buckets returns the bucket hashes at depth. The slice is the replica's
+// cache: callers must not modify it, and must copy it if they keep it.
 func (r *Replica) buckets(depth uint8) []Hash {
+	if c := &r.digest; c.ok && c.gen == r.docsGen && c.depth == depth {
+		return c.buckets
+	}
 	out := make([]Hash, 1<<depth)
 	for k, ks := range r.docs {
 		xorInto(&out[bucketAt(ks.spread, depth)], r.leaf(k, ks))
 	}
+	r.digest = digestCache{ok: true, gen: r.docsGen, depth: depth, buckets: out}
 	return out
 }
 
 // Digest returns this replica's digest at depth (for tests and tools).
-func (r *Replica) Digest(depth uint8) []Hash { return r.buckets(min(depth, maxDigestDepth)) }
+func (r *Replica) Digest(depth uint8) []Hash {
+	return slices.Clone(r.buckets(min(depth, maxDigestDepth)))
+}
 
 // StartRepair opens a digest repair with peer, replacing any open session
 // with it.
@@ -849,7 +871,7 @@ func (r *Replica) StartRepair(peer ReplicaID) *DigestMsg {
 	sess := &repairSession{id: r.sessionSeq, mySeq: r.seq, myCtx: r.ctx.Clone()}
 	r.sessions[peer] = sess
 	return &DigestMsg{From: r.id, Session: sess.id, Seq: r.seq, Clock: r.reportedClock(), Context: sess.myCtx,
-		Depth: depth, Buckets: r.buckets(depth)}
+		Depth: depth, Buckets: slices.Clone(r.buckets(depth))}
 }
 
 // HandleDigest answers a digest with the differing buckets' keys. When
@@ -1142,6 +1164,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		}
 		ks := &keyState{doc: d.Doc, rv: d.RV, spread: keySpread(k)}
 		r.docs[k] = ks
+		r.docsGen++
 		if d.Doc.hasTombstones() || !d.Doc.Exists() {
 			r.tombs[k] = struct{}{}
 		}

@@ -705,3 +705,42 @@ func TestDeltaAckReportsWhatTheDeltaTouched(t *testing.T) {
 	a.HandleAck(ack)
 	require.Equal(t, VersionVector{"a": 2, "b": 1, "c": 1, "x": 1}, a.reports["x"].vv)
 }
+
+// The digest's bucket hashes are cached between document changes: after
+// any sequence of writes, deletes and digests at changing depths, the
+// cached buckets equal a fresh computation, and what Digest and
+// StartRepair hand out is the caller's to modify.
+func TestDigestCacheFollowsChanges(t *testing.T) {
+	r := newTestReplica(t, "did:key:a", nil, nil)
+	fresh := func(depth uint8) []Hash {
+		out := make([]Hash, 1<<depth)
+		for k, ks := range r.docs {
+			xorInto(&out[bucketAt(ks.spread, depth)], r.leaf(k, ks))
+		}
+		return out
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 400 {
+		key := Key(fmt.Sprintf("g/K/ns/k%d", rng.IntN(40)))
+		switch rng.IntN(3) {
+		case 0:
+			_, err := r.Put(key, []byte(fmt.Sprintf(`{"spec":{"i":%d}}`, i)), PutOptions{})
+			require.NoError(t, err)
+		case 1:
+			_, err := r.Delete(key, 0)
+			if err != nil {
+				require.ErrorIs(t, err, ErrNotFound)
+			}
+		}
+		depth := uint8(rng.IntN(4))
+		require.Equal(t, fresh(depth), r.buckets(depth), "step %d depth %d", i, depth)
+	}
+	d := r.Digest(2)
+	d[0][0] ^= 0xff
+	require.Equal(t, fresh(2), r.buckets(2), "Digest returned the cache itself")
+	m := r.StartRepair("did:key:b")
+	if len(m.Buckets) > 0 {
+		m.Buckets[0][0] ^= 0xff
+	}
+	require.Equal(t, fresh(m.Depth), r.buckets(m.Depth), "StartRepair handed out the cache itself")
+}
