@@ -179,8 +179,8 @@ type Replica struct {
 	// needs them, and they change only when a document does.
 	docsGen uint64
 	digest  digestCache
-	ctx   *Context
-	seq   uint64
+	ctx     *Context
+	seq     uint64
 
 	buf      []*BufferEntry
 	bufBytes int
