@@ -81,6 +81,11 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 			if err := tw.Flush(); err != nil {
 				return err
 			}
+			for _, r := range rep.Rows {
+				c := r.RealCommits
+				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real store commits: %.0f%% of %d batches synced, p50 %.2f ms, p99 %.2f ms (a lone writer: %.2f ms)\n",
+					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
+			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(out, "validation.json"))
 			return err
 		},

@@ -30,6 +30,9 @@ type Row struct {
 	Calibration Calibration `json:"calibration"`
 	Real        Side        `json:"real"`
 	Sim         Side        `json:"sim"`
+	// RealCommits is how the real members' stores committed (not
+	// modelled by the simulator: see BENCHMARKS.md, validation).
+	RealCommits CommitStats `json:"real_commits"`
 	// P50Diff and P99Diff are (sim - real) / real.
 	P50Diff float64 `json:"p50_diff"`
 	P99Diff float64 `json:"p99_diff"`
@@ -105,7 +108,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if real.Messages > 0 {
 		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
 	}
-	row := Row{Members: cfg.Members, Calibration: cal,
+	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
 		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
 	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal); err != nil {
 		return row, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/lattice-federation/lattice/crdt"
 	"github.com/lattice-federation/lattice/gossip"
 	"github.com/lattice-federation/lattice/identity"
+	"github.com/lattice-federation/lattice/sim"
 )
 
 // RealConfig is a run on real members.
@@ -92,6 +94,59 @@ type RealResult struct {
 	// (every member runs in this process).
 	Messages   float64
 	CPUSeconds float64
+	// Commits is how the members' stores made their batches durable
+	// during the writes.
+	Commits CommitStats
+}
+
+// CommitStats summarises store commits (crdt.Store.ObserveCommits): under
+// this workload a member's gossip loop spends most of its time waiting for
+// them, so they are what a model of the host must get right.
+type CommitStats struct {
+	Batches int `json:"batches"`
+	// SyncedFraction is the share of batches that took a synced write
+	// (the rest changed nothing kept).
+	SyncedFraction float64 `json:"synced_fraction"`
+	// SyncedP50Seconds and SyncedP99Seconds are percentiles of the synced
+	// commits' durations.
+	SyncedP50Seconds float64 `json:"synced_p50_seconds"`
+	SyncedP99Seconds float64 `json:"synced_p99_seconds"`
+}
+
+// commitLog collects every member's commits (observers run on each
+// store's committer goroutine).
+type commitLog struct {
+	mu       sync.Mutex
+	batches  int
+	synced   []float64
+	detached bool
+}
+
+func (l *commitLog) observe(d time.Duration, synced bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.detached {
+		return
+	}
+	l.batches++
+	if synced {
+		l.synced = append(l.synced, d.Seconds())
+	}
+}
+
+// stats detaches the log and summarises it.
+func (l *commitLog) stats() CommitStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.detached = true
+	slices.Sort(l.synced)
+	cs := CommitStats{Batches: l.batches}
+	if l.batches > 0 {
+		cs.SyncedFraction = float64(len(l.synced)) / float64(l.batches)
+	}
+	cs.SyncedP50Seconds = sim.Quantile(l.synced, 0.50)
+	cs.SyncedP99Seconds = sim.Quantile(l.synced, 0.99)
+	return cs
 }
 
 // realMember is one running member.
@@ -249,6 +304,15 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 			}
 		}()
 	}
+	commits := &commitLog{}
+	for _, m := range members {
+		m.st.ObserveCommits(commits.observe)
+	}
+	defer func() {
+		for _, m := range members {
+			m.st.ObserveCommits(nil)
+		}
+	}()
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
@@ -289,6 +353,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	}
 	res.Messages = sumCounter(members, receivedMetric) - startMsgs
 	res.CPUSeconds = processCPU() - startCPU
+	res.Commits = commits.stats()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

@@ -33,6 +33,13 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.Greater(t, res.Latencies[0], 0.0)
 	require.Less(t, res.Latencies[len(res.Latencies)-1], cfg.WriteTimeout.Seconds())
 	require.Greater(t, res.BytesPerMemberPerSecond, 0.0, "QUIC traffic was counted")
+	// Every write is at least one synced commit at its writer and at each
+	// other member.
+	c := res.Commits
+	require.GreaterOrEqual(t, float64(c.Batches)*c.SyncedFraction, float64(15*5))
+	require.LessOrEqual(t, c.SyncedFraction, 1.0)
+	require.Greater(t, c.SyncedP50Seconds, 0.0)
+	require.GreaterOrEqual(t, c.SyncedP99Seconds, c.SyncedP50Seconds)
 }
 
 // Compare puts both sides in one row, with the differences computed from
