@@ -448,6 +448,32 @@ func (d *Document) merge(in *Document, ctx *Context) bool {
 	return changed
 }
 
+// coveredBy reports whether ctx holds the dot of every register and
+// generation entry of d. Merging such a d with ctx as the context changes
+// nothing (merge skips every entry whose dot the context holds), so a
+// replica can tell a duplicate delta without cloning its own document
+// to merge into.
+func (d *Document) coveredBy(ctx *Context) bool {
+	for _, e := range d.gen {
+		if !ctx.Contains(e.Stamp.Dot()) {
+			return false
+		}
+	}
+	return d.root.coveredBy(ctx)
+}
+
+func (n *node) coveredBy(ctx *Context) bool {
+	if n.kind != kindNone && !ctx.Contains(n.stamp.Dot()) {
+		return false
+	}
+	for _, c := range n.fields {
+		if !c.coveredBy(ctx) {
+			return false
+		}
+	}
+	return true
+}
+
 // registerFloor is the stamp below which children of n are dominated.
 func (n *node) registerFloor(floor Stamp) Stamp {
 	if n.kind != kindNone && n.stamp.Compare(floor) > 0 {

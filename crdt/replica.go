@@ -798,6 +798,9 @@ func (ks *keyState) setRV(rv uint64) {
 // mergeKey joins in into key's state. With rctx set (repair), registers the
 // remote has seen but no longer holds are removed first.
 func (r *Replica) mergeKey(key Key, in *Document, rctx *Context) (Change, bool) {
+	if rctx == nil && (in == nil || in.coveredBy(r.ctx)) {
+		return Change{}, false // nothing new: most deltas a member receives are copies
+	}
 	ks := r.docs[key]
 	var doc *Document
 	existed := false

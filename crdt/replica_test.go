@@ -477,30 +477,38 @@ func TestTombstoneCollectionWaitsForEveryLivePeer(t *testing.T) {
 	}
 }
 
+// randomDocs returns three versions of one key written by three replicas
+// with skewed clocks: random edits, deletes and generation bumps.
+func randomDocs(t *testing.T, seed uint64) []*Document {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 2))
+	vt := &virtualTime{now: time.Unix(1_700_000_000, 0)}
+	var docs []*Document
+	for i := 0; i < 3; i++ {
+		r := newTestReplica(t, ReplicaID(fmt.Sprintf("w%d", i)), skewedClock{vt: vt, skew: time.Duration(rng.IntN(100)) * time.Millisecond}, nil)
+		var cur []byte
+		for k := 0; k < 1+rng.IntN(6); k++ {
+			vt.now = vt.now.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
+			if cur != nil && rng.IntN(5) == 0 {
+				_, err := r.Delete(testKeys[0], 0)
+				require.NoError(t, err)
+				cur = nil
+				continue
+			}
+			_, err := r.Put(testKeys[0], randomEdit(rng, cur), PutOptions{BumpGeneration: rng.IntN(2) == 0})
+			require.NoError(t, err)
+			d, _, _ := r.Get(testKeys[0])
+			cur = d.JSON()
+		}
+		d, _, _ := r.Get(testKeys[0])
+		docs = append(docs, d.Clone())
+	}
+	return docs
+}
+
 func TestDocumentMergeLaws(t *testing.T) {
 	for seed := uint64(1); seed <= 40; seed++ {
-		rng := rand.New(rand.NewPCG(seed, 2))
-		vt := &virtualTime{now: time.Unix(1_700_000_000, 0)}
-		var docs []*Document
-		for i := 0; i < 3; i++ {
-			r := newTestReplica(t, ReplicaID(fmt.Sprintf("w%d", i)), skewedClock{vt: vt, skew: time.Duration(rng.IntN(100)) * time.Millisecond}, nil)
-			var cur []byte
-			for k := 0; k < 1+rng.IntN(6); k++ {
-				vt.now = vt.now.Add(time.Duration(rng.IntN(20)) * time.Millisecond)
-				if cur != nil && rng.IntN(5) == 0 {
-					_, err := r.Delete(testKeys[0], 0)
-					require.NoError(t, err)
-					cur = nil
-					continue
-				}
-				_, err := r.Put(testKeys[0], randomEdit(rng, cur), PutOptions{BumpGeneration: rng.IntN(2) == 0})
-				require.NoError(t, err)
-				d, _, _ := r.Get(testKeys[0])
-				cur = d.JSON()
-			}
-			d, _, _ := r.Get(testKeys[0])
-			docs = append(docs, d.Clone())
-		}
+		docs := randomDocs(t, seed)
 		join := func(x, y *Document) *Document {
 			out := x.Clone()
 			out.merge(y, nil)
@@ -743,4 +751,45 @@ func TestDigestCacheFollowsChanges(t *testing.T) {
 		m.Buckets[0][0] ^= 0xff
 	}
 	require.Equal(t, fresh(m.Depth), r.buckets(m.Depth), "StartRepair handed out the cache itself")
+}
+
+// dotsOf adds every dot d holds (registers and generation entries) to ctx.
+func dotsOf(d *Document, ctx *Context) {
+	for _, e := range d.gen {
+		ctx.Add(e.Stamp.Dot())
+	}
+	var walk func(n *node)
+	walk = func(n *node) {
+		if n.kind != kindNone {
+			ctx.Add(n.stamp.Dot())
+		}
+		for _, c := range n.fields {
+			walk(c)
+		}
+	}
+	walk(&d.root)
+}
+
+// A document whose every dot the context holds changes nothing when
+// merged with that context, whatever it is merged into: the replica skips
+// such duplicates without merging (mergeKey). A context missing any of its
+// dots does not cover it.
+func TestCoveredDocumentMergesToNothing(t *testing.T) {
+	for seed := uint64(1); seed <= 40; seed++ {
+		docs := randomDocs(t, seed)
+		for _, in := range docs {
+			ctx := NewContext()
+			dotsOf(in, ctx)
+			require.True(t, in.coveredBy(ctx), "seed %d", seed)
+			for _, into := range append(docs, NewDocument()) {
+				out := into.Clone()
+				require.False(t, out.merge(in, ctx), "seed %d: a covered document changed the merge", seed)
+				require.True(t, out.Equal(into), "seed %d", seed)
+			}
+			if in.IsEmpty() {
+				continue
+			}
+			require.False(t, in.coveredBy(NewContext()), "seed %d: an empty context covers a document", seed)
+		}
+	}
 }
