@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -247,7 +248,7 @@ func encodeVV(e *errWriter, vv VersionVector) {
 	for id, n := range vv {
 		entries = append(entries, Dot{Replica: id, Seq: n})
 	}
-	slices.SortFunc(entries, func(a, b Dot) int { return cmp.Compare(a.Replica, b.Replica) })
+	slices.SortFunc(entries, func(a, b Dot) int { return strings.Compare(string(a.Replica), string(b.Replica)) })
 	e.arrayLen(len(entries))
 	for _, d := range entries {
 		e.arrayLen(2)
