@@ -113,7 +113,8 @@ type Sync struct {
 	stats      SyncStats
 	// idle: the last round sent nothing with nothing in flight or being
 	// repaired, at replica sequence idleSeq; until the replica changes (or
-	// the peers do) a round would send nothing again.
+	// the peers do) a round would send nothing again. idleSeq is the
+	// sequence every round saw, idle or not (Changed reads it too).
 	idle    bool
 	idleSeq uint64
 }
@@ -181,6 +182,20 @@ func (s *Sync) Notify(now time.Time) {
 	if s.nextRound.After(now) {
 		s.nextRound = now
 	}
+}
+
+// Changed says the replica may have changed by some means the driver
+// learned of from outside Sync (gossip.Node watches its store for local
+// writes). Like Notify it makes a round due at once, unless the replica's
+// sequence number is the one the last round saw: then the change was one
+// a Receive already acted on (its round has run), and a second round now
+// would push to another Fanout peers for no new data. Without a Sequencer
+// it is Notify.
+func (s *Sync) Changed(now time.Time) {
+	if seq, ok := s.replicaSeq(); ok && s.started && seq == s.idleSeq {
+		return
+	}
+	s.Notify(now)
 }
 
 // NextTick returns when Tick next has work. An idle Sync (its last round

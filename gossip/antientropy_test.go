@@ -328,3 +328,45 @@ func TestSyncStaysIdleThroughInSyncRepairs(t *testing.T) {
 	net.put(net.ids[2], "a/T/ns/y", 2)
 	net.runUntilConverged(50, cfg.Interval)
 }
+
+// A change the driver learns of from the store after Receive applied it
+// (gossip.Node's store watch) does not run a second round: the round
+// Receive caused has pushed it already. A local write, which no round has
+// seen, does run one at once.
+func TestSyncChangedSkipsWhatARoundSaw(t *testing.T) {
+	cfg := DefaultSyncConfig()
+	cfg.RepairInterval = time.Hour // isolate gossip rounds
+	net := newMemNet(t, 3, cfg)
+	a, b := net.ids[0], net.ids[1]
+	sa, sb := net.syncs[a], net.syncs[b]
+	now := net.clock.now
+	for _, s := range []*Sync{sa, sb} {
+		_, err := s.Tick(now) // start both cores
+		require.NoError(t, err)
+	}
+	net.put(a, "a/T/ns/x", 1)
+	out, err := sa.Tick(now)
+	require.NoError(t, err)
+	var delta crdt.Message
+	for _, e := range out {
+		if e.To == b {
+			delta = e.Msg
+		}
+	}
+	require.NotNil(t, delta, "a pushes its write to b")
+
+	_, err = sb.Receive(now, delta)
+	require.NoError(t, err)
+	require.False(t, sb.NextTick().After(now), "a new delta makes a round due at once")
+	_, err = sb.Tick(now) // b passes the write on
+	require.NoError(t, err)
+	due := sb.NextTick()
+	require.True(t, due.After(now))
+	sb.Changed(now) // the store watch reports the change Receive made
+	require.Equal(t, due, sb.NextTick(), "the change a round already saw ran another round")
+
+	_, err = net.reps[b].Put("a/T/ns/y", []byte(`{"kind":"T","metadata":{"name":"y"},"v":2}`), crdt.PutOptions{})
+	require.NoError(t, err)
+	sb.Changed(now)
+	require.False(t, sb.NextTick().After(now), "a local write must make a round due at once")
+}

@@ -419,7 +419,9 @@ func (n *Node) loop() {
 		case <-n.changed:
 			n.refreshPeers()
 		case <-n.dirty:
-			n.sync.Notify(time.Now())
+			// The store changed: a local write, or the Step of a message
+			// just received, whose round has already run (Changed tells).
+			n.sync.Changed(time.Now())
 		}
 		out, err := n.sync.Tick(time.Now())
 		if err != nil && n.ctx.Err() == nil {
