@@ -190,7 +190,7 @@ type Replica struct {
 	// peers maps each live peer to itself: the value is the canonical
 	// copy of its ID (see canon).
 	peers       map[ReplicaID]ReplicaID
-	reports     map[ReplicaID]peerReport
+	reports     map[ReplicaID]*peerReport
 	sessions    map[ReplicaID]*repairSession
 	sessionSeq  uint64
 	reportClock Timestamp
@@ -226,7 +226,7 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 		ctx:      NewContext(),
 		acks:     map[ReplicaID]uint64{},
 		peers:    map[ReplicaID]ReplicaID{},
-		reports:  map[ReplicaID]peerReport{},
+		reports:  map[ReplicaID]*peerReport{},
 		sessions: map[ReplicaID]*repairSession{},
 	}, nil
 }
@@ -567,7 +567,10 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 	// What the peer reported having (its acks carry its version vector)
 	// need not be sent again: with many members most deltas reach a peer
 	// from someone else first.
-	has := r.reports[peer].vv
+	var has VersionVector
+	if rep := r.reports[peer]; rep != nil {
+		has = rep.vv
+	}
 	for _, e := range r.buf[start:] {
 		if size > 0 && size+e.size > r.cfg.MaxDeltaBytes {
 			break
@@ -653,16 +656,11 @@ func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) 
 	if from == r.id || r.clock.Check(clock) != nil {
 		return
 	}
-	from = r.canon(from)
-	rep := r.reports[from]
-	if rep.vv == nil {
-		rep.vv = VersionVector{}
-	}
+	rep := r.report(from)
 	rep.vv.Merge(vv)
 	if clock > rep.clock {
 		rep.clock = clock
 	}
-	r.reports[from] = rep
 }
 
 // --- applying remote state --------------------------------------------------
@@ -752,17 +750,24 @@ func (r *Replica) noteSent(from ReplicaID, dots []Dot) {
 	if len(dots) == 0 {
 		return
 	}
-	from = r.canon(from)
-	rep := r.reports[from]
-	if rep.vv == nil {
-		rep.vv = VersionVector{}
-	}
+	rep := r.report(from)
 	for _, d := range dots {
 		if rep.vv[d.Replica] == d.Seq-1 {
 			rep.vv[d.Replica] = d.Seq
 		}
 	}
-	r.reports[from] = rep
+}
+
+// report returns from's report, creating an empty one: one map lookup
+// per message instead of a read and a write-back.
+func (r *Replica) report(from ReplicaID) *peerReport {
+	from = r.canon(from)
+	rep := r.reports[from]
+	if rep == nil {
+		rep = &peerReport{vv: VersionVector{}}
+		r.reports[from] = rep
+	}
+	return rep
 }
 
 // bufferRemote assigns sequence numbers to the changes in u and buffers e
