@@ -844,9 +844,9 @@ func (r *Replica) leaf(key Key, ks *keyState) Hash {
 	return ks.hash
 }
 
-// digestCache is the replica's bucket hashes at depth as of docsGen gen.
+// digestCache is the replica's bucket hashes at depth as of docsGen gen
+// (none yet while buckets is nil).
 type digestCache struct {
-	ok      bool
 	gen     uint64
 	depth   uint8
 	buckets []Hash
@@ -855,14 +855,14 @@ type digestCache struct {
 // buckets returns the bucket hashes at depth. The slice is the replica's
 // cache: callers must not modify it, and must copy it if they keep it.
 func (r *Replica) buckets(depth uint8) []Hash {
-	if c := &r.digest; c.ok && c.gen == r.docsGen && c.depth == depth {
+	if c := &r.digest; c.buckets != nil && c.gen == r.docsGen && c.depth == depth {
 		return c.buckets
 	}
 	out := make([]Hash, 1<<depth)
 	for k, ks := range r.docs {
 		xorInto(&out[bucketAt(ks.spread, depth)], r.leaf(k, ks))
 	}
-	r.digest = digestCache{ok: true, gen: r.docsGen, depth: depth, buckets: out}
+	r.digest = digestCache{gen: r.docsGen, depth: depth, buckets: out}
 	return out
 }
 

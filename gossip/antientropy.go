@@ -111,12 +111,12 @@ type Sync struct {
 	nextRepair time.Time
 	started    bool
 	stats      SyncStats
-	// idle: the last round sent nothing with nothing in flight or being
-	// repaired, at replica sequence idleSeq; until the replica changes (or
-	// the peers do) a round would send nothing again. idleSeq is the
-	// sequence every round saw, idle or not (Changed reads it too).
-	idle    bool
-	idleSeq uint64
+	// roundSeq is the replica sequence the last round saw. idle: that
+	// round sent nothing with nothing in flight or being repaired; until
+	// the replica changes (or the peers do) a round would send nothing
+	// again.
+	idle     bool
+	roundSeq uint64
 }
 
 type flight struct {
@@ -192,7 +192,7 @@ func (s *Sync) Notify(now time.Time) {
 // would push to another Fanout peers for no new data. Without a Sequencer
 // it is Notify.
 func (s *Sync) Changed(now time.Time) {
-	if seq, ok := s.replicaSeq(); ok && s.started && seq == s.idleSeq {
+	if seq, ok := s.replicaSeq(); ok && s.started && seq == s.roundSeq {
 		return
 	}
 	s.Notify(now)
@@ -274,12 +274,12 @@ func (s *Sync) replicaSeq() (uint64, bool) {
 // to send and the replica has not changed since.
 func (s *Sync) round(now time.Time) ([]Envelope, error) {
 	seq, canSkip := s.replicaSeq()
-	if canSkip && s.idle && seq == s.idleSeq {
+	if canSkip && s.idle && seq == s.roundSeq {
 		return nil, nil
 	}
 	out, err := s.push(now)
 	s.idle = canSkip && err == nil && len(out) == 0 && len(s.inflight) == 0 && len(s.repairing) == 0
-	s.idleSeq = seq
+	s.roundSeq = seq
 	return out, err
 }
 

@@ -2,6 +2,7 @@ package member
 
 import (
 	"context"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +21,7 @@ func TestStoreCommitsAreExported(t *testing.T) {
 	stop := observeStoreCommits(st, reg)
 	ctx := context.Background()
 	for i := range 3 {
-		_, err := st.Put(ctx, "g/K/ns/x", []byte(`{"spec":{"i":`+string(rune('0'+i))+`}}`), crdt.PutOptions{})
+		_, err := st.Put(ctx, "g/K/ns/x", []byte(`{"spec":{"i":`+strconv.Itoa(i)+`}}`), crdt.PutOptions{})
 		require.NoError(t, err)
 	}
 	synced := func() uint64 {

@@ -116,29 +116,24 @@ type CommitStats struct {
 // commitLog collects every member's commits (observers run on each
 // store's committer goroutine).
 type commitLog struct {
-	mu       sync.Mutex
-	batches  int
-	synced   []float64
-	detached bool
+	mu      sync.Mutex
+	batches int
+	synced  []float64
 }
 
 func (l *commitLog) observe(d time.Duration, synced bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.detached {
-		return
-	}
 	l.batches++
 	if synced {
 		l.synced = append(l.synced, d.Seconds())
 	}
 }
 
-// stats detaches the log and summarises it.
+// stats summarises the commits observed so far.
 func (l *commitLog) stats() CommitStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.detached = true
 	slices.Sort(l.synced)
 	cs := CommitStats{Batches: l.batches}
 	if l.batches > 0 {
