@@ -17,6 +17,10 @@ UP_ARGS  ?=
 TEST_TIMEOUT ?= 15m
 # Packages with concurrency that are also run under the race detector.
 RACE_PKGS    ?= ./apiserver/... ./crdt/... ./federation/... ./gossip/... ./identity/... ./ledger/... ./internal/...
+# The simulator is one goroutine except for its message decoders; this
+# test drives them (the rest of ./sim is slow under -race and has nothing
+# concurrent to check).
+RACE_SIM_RUN ?= TestDecodeWorkersDoNotChangeOutputs
 
 BENCH      ?= .
 BENCHTIME  ?= 1s
@@ -51,6 +55,7 @@ test: k8s-tools
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -run '$(RACE_SIM_RUN)' ./sim
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(BENCH_PKGS)

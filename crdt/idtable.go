@@ -8,12 +8,16 @@ package crdt
 // interned ID is one string shared by every message that names it, so
 // lookups compare pointers. A table holds at most its capacity (IDs past
 // it are decoded as fresh strings), so hostile input cannot grow it
-// without bound. It is not safe for concurrent use: one decoding
-// goroutine owns it (the simulator does; a transport would keep one per
-// connection reader).
+// without bound. It is not safe for concurrent use while it can grow:
+// one decoding goroutine owns it (a transport would keep one per
+// connection reader). A frozen table never changes again, so any number
+// of goroutines may decode with it at once (the simulator interns every
+// member it will ever have, freezes the table, then decodes on several
+// cores).
 type IDTable struct {
-	ids map[string]ReplicaID
-	max int
+	ids    map[string]ReplicaID
+	max    int
+	frozen bool
 }
 
 // NewIDTable returns a table that interns up to max IDs.
@@ -30,9 +34,14 @@ func (t *IDTable) Intern(id ReplicaID) ReplicaID {
 	return id
 }
 
-// add stores id, known to be absent, while there is room.
+// Freeze makes the table read-only: IDs not yet in it are decoded as
+// fresh strings from now on, and it is safe for concurrent use.
+func (t *IDTable) Freeze() { t.frozen = true }
+
+// add stores id, known to be absent, while there is room and the table is
+// not frozen.
 func (t *IDTable) add(id ReplicaID) {
-	if len(t.ids) < t.max {
+	if !t.frozen && len(t.ids) < t.max {
 		t.ids[string(id)] = id
 	}
 }

@@ -48,3 +48,34 @@ func TestDecodeInternsReplicaIDs(t *testing.T) {
 	require.ErrorIs(t, err, ErrMalformed)
 	require.Equal(t, 2, ids.Len(), "a refused ID is not interned")
 }
+
+// A frozen table keeps what it holds and adds nothing, so goroutines can
+// decode with it at once; run under -race, the concurrent decoders here
+// fail if decoding wrote to it.
+func TestFrozenTableIsReadOnly(t *testing.T) {
+	ids := NewIDTable(8)
+	a := ids.Intern("did:key:a")
+	ids.Freeze()
+	b, err := EncodeMessage(&AckMsg{From: "did:key:a", Seq: 1, VV: VersionVector{"did:key:a": 2, "did:key:new": 1}})
+	require.NoError(t, err)
+
+	done := make(chan *AckMsg, 4)
+	for range cap(done) {
+		go func() {
+			m, err := DecodeMessageInterned(b, DefaultLimits(), ids)
+			if err != nil {
+				done <- nil
+				return
+			}
+			done <- m.(*AckMsg)
+		}()
+	}
+	for range cap(done) {
+		ack := <-done
+		require.NotNil(t, ack)
+		require.True(t, sameString(a, ack.From), "held IDs still decode as the table's copy")
+		require.Equal(t, uint64(1), ack.VV["did:key:new"])
+	}
+	require.Equal(t, 1, ids.Len(), "a frozen table adds nothing")
+	require.False(t, sameString(ids.Intern("did:key:new"), ids.Intern(ReplicaID([]byte("did:key:new")))))
+}

@@ -70,7 +70,7 @@ func (a *recordingReplica) Step(m crdt.Message) (crdt.Message, error) {
 // newMember builds member i's cores. Its Sync seed is derived from the
 // scenario seed, so peer choices are reproducible.
 func (w *World) newMember(i int32, region int32) (*member, error) {
-	id := w.ids.Intern(crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i)))
+	id := w.ids.Intern(memberID(i))
 	m := &member{idx: i, id: id, name: fmt.Sprintf("member-%d", i+1), region: region, tickAt: -1}
 	m.clock = crdt.NewClock(virtualClock{eng: &w.eng}, 0)
 	rc := crdt.DefaultReplicaConfig(id, m.clock)
@@ -87,6 +87,9 @@ func (w *World) newMember(i int32, region int32) (*member, error) {
 	}
 	return m, nil
 }
+
+// memberID is member i's replica ID.
+func memberID(i int32) crdt.ReplicaID { return crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i)) }
 
 // newSync gives m a fresh session core, as a restarted node gets: session
 // state (in-flight deltas, open repairs) is not durable; the replica is.
@@ -142,6 +145,7 @@ type msgSlot struct {
 	from int32
 	gen  int64 // receiver's gen when sent
 	wire []byte
+	job  *decodeJob // its decoding ahead of delivery (nil: none)
 }
 
 // sendAll puts Sync's envelopes on the wire: each is encoded with the real
@@ -168,9 +172,10 @@ func (w *World) sendAll(from *member, out []gossip.Envelope) {
 		if lm.lost(w.rng) {
 			continue
 		}
-		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, wire: wire})
+		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, wire: wire, job: w.pre.queue(wire)})
 		w.eng.Schedule(w.eng.now+lm.delay(w.rng, len(wire)), evArrive, to, int64(slot))
 	}
+	w.pre.flush()
 }
 
 func (w *World) allocMsg(s msgSlot) int32 {
@@ -210,7 +215,7 @@ func (w *World) deliver(to int32, slot int32) {
 	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, to) {
 		return // the receiver crashed, restarted or was cut off meanwhile
 	}
-	msg, err := gossip.DecodeFrameInterned(s.wire, w.lim, w.ids)
+	msg, err := w.pre.decode(s.job, s.wire)
 	if err != nil {
 		w.met.syncErrors++
 		return

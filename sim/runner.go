@@ -19,6 +19,10 @@ type RunOptions struct {
 	// refreshed) about every ProgressEvery of wall time.
 	Progress      io.Writer
 	ProgressEvery time.Duration
+	// DecodeWorkers is how many goroutines decode messages ahead of their
+	// delivery (see World.SetDecodeWorkers): 0 is the default, one fewer
+	// than GOMAXPROCS; negative is none. Outputs do not depend on it.
+	DecodeWorkers int
 }
 
 // Result is a finished run.
@@ -42,6 +46,9 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) (Result, error) {
 	w, err := NewWorld(sc)
 	if err != nil {
 		return Result{}, err
+	}
+	if opt.DecodeWorkers != 0 {
+		w.SetDecodeWorkers(opt.DecodeWorkers)
 	}
 	var peak uint64
 	var ms runtime.MemStats

@@ -39,6 +39,7 @@ type World struct {
 
 	msgs     []msgSlot
 	freeMsgs []int32
+	pre      predecoder
 
 	writeRate float64
 	writeSeq  uint64
@@ -92,8 +93,15 @@ func NewWorld(sc *Scenario) (*World, error) {
 		w.regions[r.Name] = i
 	}
 	capacity := sc.Members + w.joinsPlanned()
+	// Every member the run can have is interned up front and the table
+	// frozen, so decoders on other goroutines share it (predecode.go).
 	w.ids = crdt.NewIDTable(capacity)
+	for i := range capacity {
+		w.ids.Intern(memberID(int32(i)))
+	}
+	w.ids.Freeze()
 	w.lim = crdt.DefaultLimits()
+	w.pre = predecoder{workers: defaultDecodeWorkers(), lim: w.lim, ids: w.ids}
 	w.nw = newNetwork(sc.Topology, w.regions, capacity)
 	w.peerView = sc.PeerView
 	if w.peerView == 0 && capacity > fullViewLimit {
@@ -212,6 +220,12 @@ func (w *World) startTimers(m *member) {
 	}
 }
 
+// SetDecodeWorkers sets how many goroutines decode messages ahead of
+// their delivery while the world runs (0: every message is decoded at
+// delivery, on the simulation's goroutine). The default is one fewer
+// than GOMAXPROCS. Outputs do not depend on it.
+func (w *World) SetDecodeWorkers(n int) { w.pre.workers = max(0, n) }
+
 // Now is the virtual time.
 func (w *World) Now() time.Duration { return time.Duration(w.eng.now) }
 
@@ -234,6 +248,8 @@ func (w *World) Done() bool { return w.eng.now >= w.end }
 // end) and leaves the clock at t.
 func (w *World) RunUntil(t time.Duration) {
 	until := min(int64(t), w.end)
+	w.pre.start()
+	defer w.pre.halt()
 	for {
 		ev, ok := w.eng.Next(until)
 		if !ok {

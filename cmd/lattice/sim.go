@@ -34,6 +34,7 @@ func newSimRunCmd() *cobra.Command {
 		out      string
 		cpuprof  string
 		memprof  string
+		decoders int
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO --out DIR",
@@ -60,6 +61,9 @@ or as a path to a YAML file, and write to DIR:
 			if cmd.Flags().Changed("duration") && (duration <= 0 || duration > sim.MaxDuration) {
 				return usageErrorf(cmd, "--duration %s: want more than 0 and at most %s", duration, sim.MaxDuration)
 			}
+			if decoders < -1 || decoders > maxDecodeWorkers {
+				return usageErrorf(cmd, "--decode-workers %d: want -1 (none), 0 (default) or up to %d", decoders, maxDecodeWorkers)
+			}
 			sc, err := sim.LoadScenario(args[0])
 			if err != nil {
 				return err
@@ -85,7 +89,7 @@ or as a path to a YAML file, and write to DIR:
 				}
 				defer pprof.StopCPUProfile()
 			}
-			opt := sim.RunOptions{Wall: time.Now}
+			opt := sim.RunOptions{Wall: time.Now, DecodeWorkers: decoders}
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok && isTerminal(f) {
 				opt.Progress = f
 			}
@@ -115,8 +119,12 @@ or as a path to a YAML file, and write to DIR:
 	f.StringVar(&out, "out", "", "output directory (required)")
 	f.StringVar(&cpuprof, "cpuprofile", "", "write a Go CPU profile of the run to this file (for go tool pprof)")
 	f.StringVar(&memprof, "memprofile", "", "write a Go heap profile at the end of the run to this file")
+	f.IntVar(&decoders, "decode-workers", 0, "goroutines decoding messages ahead of delivery: 0 is one fewer than the host's cores, -1 none (outputs are the same either way)")
 	return cmd
 }
+
+// maxDecodeWorkers bounds --decode-workers.
+const maxDecodeWorkers = 64
 
 // writeHeapProfile writes the heap profile of what the run allocated;
 // the world is dropped by then, so it shows allocation sites by volume.

@@ -49,6 +49,8 @@ func TestSimRunErrors(t *testing.T) {
 		"missing file":          {[]string{"sim", "run", "./nope.yaml", "--out", "x"}, "scenario file:"},
 		"no scenario":           {[]string{"sim", "run", "--out", "x"}, "accepts 1 arg"},
 		"bad profile":           {[]string{"sim", "run", "steady", "--out", "x", "--cpuprofile", "/nonexistent/dir/cpu.prof"}, "--cpuprofile:"},
+		"bad decode workers":    {[]string{"sim", "run", "steady", "--out", "x", "--decode-workers", "-2"}, "--decode-workers -2: want -1"},
+		"many decode workers":   {[]string{"sim", "run", "steady", "--out", "x", "--decode-workers", "65"}, "--decode-workers 65"},
 		"validate no out":       {[]string{"sim", "validate"}, "--out DIR is required"},
 		"validate one member":   {[]string{"sim", "validate", "--members", "1", "--out", "x"}, "--members 1: want 2 to 64"},
 		"validate many members": {[]string{"sim", "validate", "--members", "20,65", "--out", "x"}, "--members 65: want 2 to 64"},
