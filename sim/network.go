@@ -20,6 +20,7 @@ type network struct {
 	side     []int32     // partition side per member; all 0 when healed
 	cores    servers     // shared host cores (nil: unshared)
 	disk     servers     // shared disk channels (nil: unshared)
+	journal  *journal    // shared journal with group commit (nil: none)
 }
 
 // servers is a FIFO pool of identical servers: when each is next free.
@@ -41,6 +42,29 @@ func (s servers) serve(ready, d int64) int64 {
 	done := max(ready, s[c]) + d
 	s[c] = done
 	return done
+}
+
+// journal is a disk whose synced writes group-commit: a write ready while
+// a commit runs joins the next one, which starts when the running one
+// ends and grows by perWrite for each write it takes in (see
+// Topology.DiskCommitPerWrite). Joiners are done in the order they joined,
+// each perWrite after the one before: a journal written out in order.
+type journal struct {
+	perWrite int64
+	start    int64 // when the newest commit starts
+	end      int64 // when it ends
+}
+
+// commit returns when a write ready at ready, which alone would take
+// alone, is durable.
+func (j *journal) commit(ready, alone int64) int64 {
+	if ready < j.start { // the newest commit has not started: join it
+		j.end += j.perWrite
+		return j.end
+	}
+	j.start = max(ready, j.end)
+	j.end = j.start + alone
+	return j.end
 }
 
 type linkModel struct {
@@ -70,6 +94,9 @@ func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	}
 	if t.DiskChannels > 0 {
 		nw.disk = make(servers, t.DiskChannels)
+	}
+	if t.DiskCommitPerWrite > 0 {
+		nw.journal = &journal{perWrite: int64(t.DiskCommitPerWrite)}
 	}
 	def := newLinkModel(t.DefaultLink)
 	inter := def
@@ -124,7 +151,11 @@ func (nw *network) handle(rng *rand.Rand, ready int64) int64 {
 	if nw.cpu == 0 {
 		return nw.cores.serve(ready, write)
 	}
-	return nw.disk.serve(nw.cores.serve(ready, nw.cpu), write)
+	computed := nw.cores.serve(ready, nw.cpu)
+	if nw.journal != nil {
+		return nw.journal.commit(computed, write)
+	}
+	return nw.disk.serve(computed, write)
 }
 
 // lost draws whether a message is dropped.

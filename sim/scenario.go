@@ -116,6 +116,15 @@ type Topology struct {
 	// DiskChannels, if set, makes every member's durable writes share a
 	// disk that completes this many at once (FIFO). 0: unshared.
 	DiskChannels int `yaml:"disk_channels"`
+	// DiskCommitPerWrite, if set, makes every member's durable writes
+	// share one journal with group commit instead (as ext4's, under
+	// badger's fsyncs): a write ready while a commit runs joins the next
+	// commit, which starts when the running one ends and takes
+	// ProcessDelay (a lone write's time) plus DiskCommitPerWrite for every
+	// further write it holds. So a write's latency grows with the load on
+	// the disk, and throughput tends to one write per DiskCommitPerWrite.
+	// At most ProcessDelay; not with DiskChannels; needs ProcessCPU.
+	DiskCommitPerWrite time.Duration `yaml:"disk_commit_per_write"`
 }
 
 // Region is a group of members; Weight is its share of members.
@@ -436,6 +445,16 @@ func (sc *Scenario) Validate() error {
 	}
 	if t.ProcessCPU < 0 || t.ProcessCPU > time.Minute {
 		return fmt.Errorf("process_cpu %s: want [0, 1m]", t.ProcessCPU)
+	}
+	if t.DiskCommitPerWrite != 0 {
+		switch {
+		case t.DiskCommitPerWrite < 0 || t.DiskCommitPerWrite > t.ProcessDelay:
+			return fmt.Errorf("disk_commit_per_write %s: want (0, process_delay %s]", t.DiskCommitPerWrite, t.ProcessDelay)
+		case t.DiskChannels != 0:
+			return fmt.Errorf("disk_commit_per_write and disk_channels: set one disk model, not both")
+		case t.ProcessCPU == 0:
+			return fmt.Errorf("disk_commit_per_write needs process_cpu (the two-step processing model)")
+		}
 	}
 	if !finite(t.ProcessSigma) || t.ProcessSigma < 0 || t.ProcessSigma > 3 {
 		return fmt.Errorf("process_sigma %v: want [0, 3]", t.ProcessSigma)

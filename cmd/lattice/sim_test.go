@@ -79,6 +79,8 @@ func TestSimValidate(t *testing.T) {
 	code := run(context.Background(), []string{"sim", "validate", "--members", "3", "--writes", "8", "--out", dir}, &out, &errOut)
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "MEMBERS")
+	assert.Regexp(t, `\n3 +\d channels +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
 	require.NoError(t, err)
@@ -94,6 +96,9 @@ func TestSimValidate(t *testing.T) {
 				Writes int     `json:"writes"`
 				P99    float64 `json:"convergence_p99_seconds"`
 			} `json:"sim"`
+			SimJournal struct {
+				Writes int `json:"writes"`
+			} `json:"sim_journal"`
 			RealCommits struct {
 				Batches int     `json:"batches"`
 				P50     float64 `json:"synced_p50_seconds"`
@@ -106,6 +111,7 @@ func TestSimValidate(t *testing.T) {
 	assert.Equal(t, 3, rep.Rows[0].Members)
 	assert.Equal(t, 8, rep.Rows[0].Real.Writes)
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
+	assert.Positive(t, rep.Rows[0].SimJournal.Writes)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
 	assert.Positive(t, rep.Rows[0].Sim.Writes)

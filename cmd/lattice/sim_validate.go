@@ -72,11 +72,14 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBERS\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%")
+			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%")
 			for _, r := range rep.Rows {
-				fmt.Fprintf(tw, "%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\n", r.Members,
-					r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, r.Sim.P50Seconds*1e3, r.Sim.P99Seconds*1e3,
-					r.P50Diff*100, r.P99Diff*100, r.Within)
+				row := func(model string, s validate.Side, p50, p99 float64, within bool) {
+					fmt.Fprintf(tw, "%d\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\n", r.Members, model,
+						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.P50Seconds*1e3, s.P99Seconds*1e3, p50*100, p99*100, within)
+				}
+				row(fmt.Sprintf("%d channels", r.Calibration.DiskChannels), r.Sim, r.P50Diff, r.P99Diff, r.Within)
+				row(fmt.Sprintf("journal +%.2f ms/write", r.Calibration.JournalPerWriteSeconds*1e3), r.SimJournal, r.JournalP50Diff, r.JournalP99Diff, r.JournalWithin)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -24,17 +24,24 @@ import (
 //   - how many synced writes the disk completes at once (disk_channels):
 //     the throughput of DiskProbeWriters concurrent writers over that of
 //     one;
+//   - how the disk's synced-write latency grows with load, as a journal
+//     with group commit (disk_commit_per_write): from the throughput of as
+//     many concurrent writers as the run has members (see JournalPerWrite);
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
 //     wait for the disk), shared by the host's cores (host_cores).
 type Calibration struct {
-	SyncedWriteSeconds   float64 `json:"synced_write_median_seconds"`
-	SyncedWriteSigma     float64 `json:"synced_write_log_sigma"`
-	DiskChannels         int     `json:"disk_channels"`
-	CPUPerMessageSeconds float64 `json:"cpu_per_message_seconds"`
-	Cores                int     `json:"cores"`
-	Samples              int     `json:"samples"`
+	SyncedWriteSeconds float64 `json:"synced_write_median_seconds"`
+	SyncedWriteSigma   float64 `json:"synced_write_log_sigma"`
+	DiskChannels       int     `json:"disk_channels"`
+	// JournalWriters is how many concurrent writers measured the journal;
+	// JournalPerWriteSeconds is what each write adds to a group commit.
+	JournalWriters         int     `json:"journal_probe_writers"`
+	JournalPerWriteSeconds float64 `json:"journal_per_write_seconds"`
+	CPUPerMessageSeconds   float64 `json:"cpu_per_message_seconds"`
+	Cores                  int     `json:"cores"`
+	Samples                int     `json:"samples"`
 }
 
 // DiskProbeWriters is how many concurrent writers measure the disk's
@@ -43,11 +50,15 @@ const DiskProbeWriters = 4
 
 // Calibrate times n synced writes of a validation-sized object to a fresh
 // store in dir (after n/10 to warm up), then as many by each of
-// DiskProbeWriters concurrent stores. CPUPerMessageSeconds is left for
-// the real run to measure.
-func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
+// DiskProbeWriters concurrent stores, then by each of journalWriters (the
+// run's member count). CPUPerMessageSeconds is left for the real run to
+// measure.
+func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibration, error) {
 	if n < 10 {
 		return Calibration{}, fmt.Errorf("calibration: %d samples, want at least 10", n)
+	}
+	if journalWriters < 2 || journalWriters > MaxMembers {
+		return Calibration{}, fmt.Errorf("calibration: %d journal probe writers, want 2 to %d", journalWriters, MaxMembers)
 	}
 	ds, oneWall, err := timeWrites(ctx, filepath.Join(dir, "calibration-0"), n)
 	if err != nil {
@@ -71,25 +82,46 @@ func Calibrate(ctx context.Context, dir string, n int) (Calibration, error) {
 		Samples:          len(ds),
 	}
 
-	// Each writer's clock starts at its first measured write, so opening
-	// a store and warming it up do not count against the disk.
+	many, err := concurrentThroughput(ctx, filepath.Join(dir, "channels"), DiskProbeWriters, n)
+	if err != nil {
+		return Calibration{}, err
+	}
+	cal.DiskChannels = max(1, min(DiskProbeWriters, int(math.Round(many/one))))
+
+	// A journal whose commit of k writes takes base + k*per, kept busy by
+	// k closed-loop writers, completes k writes per base + k*per; a lone
+	// writer's write takes base + per. Two throughputs give per.
+	k := journalWriters
+	loaded, err := concurrentThroughput(ctx, filepath.Join(dir, "journal"), k, n)
+	if err != nil {
+		return Calibration{}, err
+	}
+	per := (float64(k)/loaded - 1/one) / float64(k-1)
+	cal.JournalWriters = k
+	cal.JournalPerWriteSeconds = min(cal.SyncedWriteSeconds, max(1e-6, per))
+	return cal, nil
+}
+
+// concurrentThroughput is the synced writes per second of writers
+// concurrent stores under dir, n writes each. Each writer's clock starts
+// at its first measured write, so opening a store and warming it up do
+// not count against the disk.
+func concurrentThroughput(ctx context.Context, dir string, writers, n int) (float64, error) {
 	var wg sync.WaitGroup
-	errs := make([]error, DiskProbeWriters)
-	walls := make([]float64, DiskProbeWriters)
-	for w := range DiskProbeWriters {
+	errs := make([]error, writers)
+	walls := make([]float64, writers)
+	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, "calibration-"+strconv.Itoa(w+1)), n)
+			_, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, strconv.Itoa(w)), n)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return Calibration{}, err
+		return 0, err
 	}
-	many := float64(DiskProbeWriters*n) / slices.Max(walls)
-	cal.DiskChannels = max(1, min(DiskProbeWriters, int(math.Round(many/one))))
-	return cal, nil
+	return float64(writers*n) / slices.Max(walls), nil
 }
 
 // timeWrites opens a store in dir and times n synced writes after a

@@ -29,7 +29,9 @@ type Row struct {
 	// Calibration is the machine model the simulated side ran with.
 	Calibration Calibration `json:"calibration"`
 	Real        Side        `json:"real"`
-	Sim         Side        `json:"sim"`
+	// Sim is the simulated side with the disk as FIFO channels
+	// (DiskChannels), the model the tolerance is judged on.
+	Sim Side `json:"sim"`
 	// RealCommits is how the real members' stores committed (not
 	// modelled by the simulator: see BENCHMARKS.md, validation).
 	RealCommits CommitStats `json:"real_commits"`
@@ -38,6 +40,12 @@ type Row struct {
 	P99Diff float64 `json:"p99_diff"`
 	// Within: both differences are within Tolerance.
 	Within bool `json:"within_tolerance"`
+	// SimJournal is the simulated side with the disk as a group-commit
+	// journal (DiskJournal), and its differences from the real side.
+	SimJournal     Side    `json:"sim_journal"`
+	JournalP50Diff float64 `json:"journal_p50_diff"`
+	JournalP99Diff float64 `json:"journal_p99_diff"`
+	JournalWithin  bool    `json:"journal_within_tolerance"`
 }
 
 // Report is a whole validation run.
@@ -57,13 +65,24 @@ func sideOf(lat []float64, bytesPerMember, wall float64) Side {
 	return s
 }
 
+// DiskModel is how the simulated side shares the disk among members.
+type DiskModel string
+
+const (
+	// DiskChannels: a FIFO of disk_channels identical channels.
+	DiskChannels DiskModel = "channels"
+	// DiskJournal: one journal with group commit (disk_commit_per_write).
+	DiskJournal DiskModel = "journal"
+)
+
 // ScenarioName is the built-in scenario modelling the real workload.
 const ScenarioName = "validation"
 
 // RunSim runs the validation scenario at n members in the simulator; with
 // cal, its machine model (process_delay, process_sigma, process_cpu,
-// host_cores, disk_channels) is replaced by the measured one.
-func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration) (Side, error) {
+// host_cores, and disk_channels or disk_commit_per_write by model) is
+// replaced by the measured one.
+func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model DiskModel) (Side, error) {
 	sc, err := sim.LoadScenario(ScenarioName)
 	if err != nil {
 		return Side{}, err
@@ -77,6 +96,10 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration) (Side, er
 		sc.Topology.ProcessCPU = time.Duration(cal.CPUPerMessageSeconds * 1e9)
 		sc.Topology.HostCores = cal.Cores
 		sc.Topology.DiskChannels = cal.DiskChannels
+		if model == DiskJournal {
+			sc.Topology.DiskChannels = 0
+			sc.Topology.DiskCommitPerWrite = time.Duration(cal.JournalPerWriteSeconds * 1e9)
+		}
 	}
 	start := time.Now()
 	res, err := sim.Run(ctx, sc, sim.RunOptions{})
@@ -91,12 +114,13 @@ const CalibrationSamples = 300
 
 // Compare measures this machine (Calibrate), runs the workload on
 // cfg.Members real members, then in the simulator calibrated with the
-// measurement at the same member count and seed, and returns the row.
+// measurement at the same member count and seed, once with each disk
+// model, and returns the row.
 func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if err := cfg.validate(); err != nil {
 		return Row{}, fmt.Errorf("validation run: %w", err)
 	}
-	cal, err := Calibrate(ctx, cfg.Dir, CalibrationSamples)
+	cal, err := Calibrate(ctx, cfg.Dir, CalibrationSamples, cfg.Members)
 	if err != nil {
 		return Row{}, err
 	}
@@ -110,14 +134,24 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
 		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
-	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal); err != nil {
+	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal, DiskChannels); err != nil {
 		return row, err
 	}
-	row.P50Diff = relDiff(row.Sim.P50Seconds, row.Real.P50Seconds)
-	row.P99Diff = relDiff(row.Sim.P99Seconds, row.Real.P99Seconds)
-	row.Within = row.Real.Writes > 0 && row.Sim.Writes > 0 &&
-		math.Abs(row.P50Diff) <= Tolerance && math.Abs(row.P99Diff) <= Tolerance
+	if row.SimJournal, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal, DiskJournal); err != nil {
+		return row, err
+	}
+	row.P50Diff, row.P99Diff, row.Within = agreement(row.Sim, row.Real)
+	row.JournalP50Diff, row.JournalP99Diff, row.JournalWithin = agreement(row.SimJournal, row.Real)
 	return row, nil
+}
+
+// agreement is how far the simulated side's percentiles are from the
+// real side's, and whether both are within Tolerance.
+func agreement(sim, real Side) (p50, p99 float64, within bool) {
+	p50 = relDiff(sim.P50Seconds, real.P50Seconds)
+	p99 = relDiff(sim.P99Seconds, real.P99Seconds)
+	within = real.Writes > 0 && sim.Writes > 0 && math.Abs(p50) <= Tolerance && math.Abs(p99) <= Tolerance
+	return p50, p99, within
 }
 
 // relDiff is (sim - real) / real; 0 when there is no real figure (the row

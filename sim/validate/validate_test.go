@@ -51,15 +51,21 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, 4, row.Members)
 	require.Equal(t, 10, row.Real.Writes)
 	require.Greater(t, row.Sim.Writes, 100, "the simulated side runs the whole validation scenario")
+	require.Greater(t, row.SimJournal.Writes, 100, "and again with the journal disk model")
 	require.Greater(t, row.Calibration.SyncedWriteSeconds, 0.0, "the machine was measured")
 	require.Greater(t, row.Calibration.CPUPerMessageSeconds, 0.0, "the real run's CPU per message was measured")
-	for _, s := range []Side{row.Real, row.Sim} {
+	require.Equal(t, 4, row.Calibration.JournalWriters, "the journal was probed at the run's member count")
+	require.Greater(t, row.Calibration.JournalPerWriteSeconds, 0.0)
+	require.LessOrEqual(t, row.Calibration.JournalPerWriteSeconds, row.Calibration.SyncedWriteSeconds)
+	for _, s := range []Side{row.Real, row.Sim, row.SimJournal} {
 		require.Greater(t, s.P50Seconds, 0.0)
 		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
 		require.GreaterOrEqual(t, s.MaxSeconds, s.P99Seconds)
 	}
 	require.InDelta(t, (row.Sim.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, row.P50Diff, 1e-12)
 	require.InDelta(t, (row.Sim.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, row.P99Diff, 1e-12)
+	require.InDelta(t, (row.SimJournal.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, row.JournalP50Diff, 1e-12)
+	require.InDelta(t, (row.SimJournal.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, row.JournalP99Diff, 1e-12)
 }
 
 func TestRealConfigRejectsBadInput(t *testing.T) {
@@ -89,7 +95,7 @@ func TestCalibrate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes to disk")
 	}
-	cal, err := Calibrate(context.Background(), t.TempDir(), 40)
+	cal, err := Calibrate(context.Background(), t.TempDir(), 40, 3)
 	require.NoError(t, err)
 	require.Greater(t, cal.SyncedWriteSeconds, 0.0)
 	require.Less(t, cal.SyncedWriteSeconds, 1.0)
@@ -99,7 +105,12 @@ func TestCalibrate(t *testing.T) {
 	require.LessOrEqual(t, cal.DiskChannels, DiskProbeWriters)
 	require.Positive(t, cal.Cores)
 	require.Equal(t, 40, cal.Samples)
+	require.Equal(t, 3, cal.JournalWriters)
+	require.Greater(t, cal.JournalPerWriteSeconds, 0.0)
+	require.LessOrEqual(t, cal.JournalPerWriteSeconds, cal.SyncedWriteSeconds)
 
-	_, err = Calibrate(context.Background(), t.TempDir(), 5)
+	_, err = Calibrate(context.Background(), t.TempDir(), 5, 3)
 	require.ErrorContains(t, err, "at least 10")
+	_, err = Calibrate(context.Background(), t.TempDir(), 40, 1)
+	require.ErrorContains(t, err, "journal probe writers")
 }
