@@ -194,6 +194,8 @@ type Replica struct {
 	sessions    map[ReplicaID]*repairSession
 	sessionSeq  uint64
 	reportClock Timestamp
+	// fresh is ApplyDelta's scratch list of documents not yet covered.
+	fresh []KeyedDoc
 }
 
 // NewReplica returns an empty replica.
@@ -692,15 +694,26 @@ func (r *Replica) ApplyDelta(m *DeltaMsg) (Update, *AckMsg, error) {
 	if m.From == r.id {
 		return Update{}, nil, fmt.Errorf("%w: delta from self", ErrInvalid)
 	}
-	if err := r.checkStamps(m.Docs); err != nil {
+	// A document whose every dot this replica holds cannot change it, and
+	// most documents a member receives are such copies: they are dropped
+	// before their stamps are checked (a stamp is only observed, or
+	// refused, with the write it comes with) and before any merge.
+	fresh := r.fresh[:0]
+	for _, kd := range m.Docs {
+		if kd.Doc != nil && !kd.Doc.coveredBy(r.ctx) {
+			fresh = append(fresh, kd)
+		}
+	}
+	defer func() {
+		clear(fresh)
+		r.fresh = fresh[:0]
+	}()
+	if err := r.checkStamps(fresh); err != nil {
 		return Update{}, nil, fmt.Errorf("delta from %s: %w", m.From, err)
 	}
 	u := &Update{}
 	e := &BufferEntry{From: m.From}
-	for _, kd := range m.Docs {
-		if kd.Doc == nil {
-			continue
-		}
+	for _, kd := range fresh {
 		if ch, ok := r.mergeKey(kd.Key, kd.Doc, nil); ok {
 			u.Changes = append(u.Changes, ch)
 			e.Docs = append(e.Docs, kd)

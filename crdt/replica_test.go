@@ -540,6 +540,44 @@ func TestReplicaRejectsFutureStamps(t *testing.T) {
 	require.Less(t, b.clock.Last().Physical(), tn.vt.now.Add(time.Minute).UnixMilli(), "future timestamp adopted")
 }
 
+// A copy of a write the replica already holds changes nothing, so it is
+// dropped before its stamps are looked at: a forged stamp on it is
+// neither adopted nor a reason to refuse the rest of the message.
+func TestReplicaIgnoresStampsOfCopies(t *testing.T) {
+	tn := newTestNet(t, 12, 2, nil)
+	a, b := tn.reps[0], tn.reps[1]
+	_, err := a.Put(testKeys[0], []byte(`{"a":1}`), PutOptions{})
+	require.NoError(t, err)
+	m, err := a.DeltaFor(b.ID())
+	require.NoError(t, err)
+	_, _, err = b.ApplyDelta(m)
+	require.NoError(t, err)
+
+	raw, err := EncodeMessage(m)
+	require.NoError(t, err)
+	copyMsg, err := DecodeMessage(raw, DefaultLimits())
+	require.NoError(t, err)
+	dup := copyMsg.(*DeltaMsg)
+	for _, kd := range dup.Docs {
+		kd.Doc.root.fields["a"].stamp.Time = MakeTimestamp(tn.vt.now.Add(time.Minute).UnixMilli(), 0)
+	}
+	// The copy rides with a new write, which must still be applied.
+	_, err = a.Put(testKeys[1], []byte(`{"b":2}`), PutOptions{})
+	require.NoError(t, err)
+	fresh, err := a.DeltaFor(b.ID())
+	require.NoError(t, err)
+	dup.Docs = append(dup.Docs, fresh.Docs...)
+	dup.Dots = append(dup.Dots, fresh.Dots...)
+
+	before := stateOf(t, b)
+	u, _, err := b.ApplyDelta(dup)
+	require.NoError(t, err)
+	require.Len(t, u.Changes, 1, "only the new write changes b")
+	require.Equal(t, testKeys[1], u.Changes[0].Key)
+	require.NotEqual(t, before, stateOf(t, b))
+	require.Less(t, b.clock.Last().Physical(), tn.vt.now.Add(time.Minute).UnixMilli(), "future timestamp adopted")
+}
+
 func TestReplicaLocalOperationErrors(t *testing.T) {
 	tn := newTestNet(t, 11, 1, nil)
 	r := tn.reps[0]
