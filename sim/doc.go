@@ -19,12 +19,14 @@
 // Kubernetes cluster (federation.Embedded, a pod-start delay), and the cost
 // of handling a message (Topology.ProcessCPU on optionally shared cores,
 // then ProcessDelay standing in for badger's fsync, on an optionally shared
-// disk). Package sim/validate runs the same workload on real QUIC members
+// disk: FIFO channels, or a group-commit journal). Package sim/validate runs the same workload on real QUIC members
 // and compares. Beyond 256 members each member's
 // anti-entropy peers are a random partial view (peers.go says why), where
 // production hands Sync every live member.
 //
-// Determinism: the simulation is single-threaded, all randomness comes from
+// Determinism: the simulation is one goroutine (other cores only decode
+// messages in flight, a pure function of their bytes: predecode.go), all
+// randomness comes from
 // PCG generators seeded from the scenario seed, map iteration never decides
 // an outcome, and virtual time starts at a fixed epoch. The same scenario and
 // seed give byte-identical CSVs and plots, and a summary.json identical
@@ -35,8 +37,8 @@
 // handed a wall-clock function by its caller (the CLI).
 //
 // Files: engine.go (event queue), world.go (setup, dispatch, workload),
-// member.go (a member's cores, message passing), peers.go (anti-entropy peer
-// views), network.go, swim.go, actions.go (faults and churn), fed.go
-// (federation controller loop), metrics.go, output.go, svg.go, scenario.go,
-// runner.go.
+// member.go (a member's cores, message passing), predecode.go (decoding
+// ahead of delivery), peers.go (anti-entropy peer views), network.go,
+// swim.go, actions.go (faults and churn), fed.go (federation controller
+// loop), metrics.go, output.go, svg.go, scenario.go, runner.go.
 package sim
