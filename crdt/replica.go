@@ -814,11 +814,10 @@ func (ks *keyState) setRV(rv uint64) {
 }
 
 // mergeKey joins in into key's state. With rctx set (repair), registers the
-// remote has seen but no longer holds are removed first.
+// remote has seen but no longer holds are removed first. A delta's
+// documents reach it only when not covered (ApplyDelta drops copies), and
+// a repair's may be nil (the key is gone at the remote).
 func (r *Replica) mergeKey(key Key, in *Document, rctx *Context) (Change, bool) {
-	if rctx == nil && (in == nil || in.coveredBy(r.ctx)) {
-		return Change{}, false // nothing new: most deltas a member receives are copies
-	}
 	ks := r.docs[key]
 	var doc *Document
 	existed := false
