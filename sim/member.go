@@ -200,7 +200,7 @@ func (w *World) arrive(to int32, slot int32) {
 		w.deliver(to, slot)
 		return
 	}
-	done := w.nw.handle(w.rng, max(w.eng.now, m.busyUntil))
+	done := w.nw.handle(w.rng, w.eng.now, max(w.eng.now, m.busyUntil))
 	m.busyUntil = done
 	w.eng.Schedule(done, evDeliver, to, int64(slot))
 }

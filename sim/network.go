@@ -21,6 +21,7 @@ type network struct {
 	cores    servers     // shared host cores (nil: unshared)
 	disk     servers     // shared disk channels (nil: unshared)
 	journal  *journal    // shared journal with group commit (nil: none)
+	loaded   *loadedDisk // shared disk with measured latency by load (nil: none)
 }
 
 // servers is a FIFO pool of identical servers: when each is next free.
@@ -98,6 +99,9 @@ func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	if t.DiskCommitPerWrite > 0 {
 		nw.journal = &journal{perWrite: int64(t.DiskCommitPerWrite)}
 	}
+	if len(t.DiskLoad) > 0 {
+		nw.loaded = &loadedDisk{levels: t.DiskLoad}
+	}
 	def := newLinkModel(t.DefaultLink)
 	inter := def
 	if t.InterRegionLink != nil {
@@ -142,11 +146,15 @@ func (nw *network) processTime(rng *rand.Rand) int64 {
 // processing reports whether messages take any time at the receiver.
 func (nw *network) processing() bool { return nw.process > 0 || nw.cpu > 0 }
 
-// handle schedules the handling of one message that can start at ready:
-// its computation on the host cores, then its durable write on the disk
-// (without ProcessCPU, the older one-step model: the write's time on the
-// cores). It returns when the message is handled.
-func (nw *network) handle(rng *rand.Rand, ready int64) int64 {
+// handle schedules the handling, at the engine's time now, of one message
+// that can start at ready: its computation on the host cores, then its
+// durable write on the disk (without ProcessCPU, the older one-step
+// model: the write's time on the cores). It returns when the message is
+// handled.
+func (nw *network) handle(rng *rand.Rand, now, ready int64) int64 {
+	if nw.loaded != nil {
+		return nw.loaded.commit(rng, now, nw.cores.serve(ready, nw.cpu))
+	}
 	write := nw.processTime(rng)
 	if nw.cpu == 0 {
 		return nw.cores.serve(ready, write)

@@ -1,7 +1,9 @@
 package sim
 
 import (
+	"bytes"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -17,21 +19,21 @@ func TestHandleQueuesOnCoresThenDisk(t *testing.T) {
 	us := int64(time.Microsecond)
 	// Three messages ready at once: the core serves them back to back,
 	// the disk starts each write when both it and the computation are done.
-	require.Equal(t, 1400*us, nw.handle(rng, 0))
-	require.Equal(t, 2400*us, nw.handle(rng, 0))
-	require.Equal(t, 3400*us, nw.handle(rng, 0))
+	require.Equal(t, 1400*us, nw.handle(rng, 0, 0))
+	require.Equal(t, 2400*us, nw.handle(rng, 0, 0))
+	require.Equal(t, 3400*us, nw.handle(rng, 0, 0))
 
 	// Unshared: every message takes its own time, whenever it is ready.
 	free := newNetwork(Topology{ProcessDelay: time.Millisecond, ProcessCPU: 400 * time.Microsecond}, map[string]int{}, 3)
-	require.Equal(t, 1400*us, free.handle(rng, 0))
-	require.Equal(t, 1400*us, free.handle(rng, 0))
+	require.Equal(t, 1400*us, free.handle(rng, 0, 0))
+	require.Equal(t, 1400*us, free.handle(rng, 0, 0))
 
 	// Without ProcessCPU the older one-step model holds: the write's time
 	// on the cores.
 	old := newNetwork(Topology{ProcessDelay: time.Millisecond, HostCores: 2}, map[string]int{}, 3)
-	require.Equal(t, 1000*us, old.handle(rng, 0))
-	require.Equal(t, 1000*us, old.handle(rng, 0))
-	require.Equal(t, 2000*us, old.handle(rng, 0))
+	require.Equal(t, 1000*us, old.handle(rng, 0, 0))
+	require.Equal(t, 1000*us, old.handle(rng, 0, 0))
+	require.Equal(t, 2000*us, old.handle(rng, 0, 0))
 }
 
 // With a journal, writes ready while a commit runs join the next commit:
@@ -44,16 +46,16 @@ func TestJournalGroupCommits(t *testing.T) {
 	nw := newNetwork(Topology{ProcessDelay: 400 * time.Microsecond, ProcessCPU: 100 * time.Microsecond, DiskCommitPerWrite: 100 * time.Microsecond},
 		map[string]int{}, 4)
 	// A lone write: its computation, then a whole commit.
-	require.Equal(t, 500*us, nw.handle(rng, 0))
+	require.Equal(t, 500*us, nw.handle(rng, 0, 0))
 	// Three writes ready while it commits (cores unshared): the first
 	// opens the next commit at 500, the others join it.
-	require.Equal(t, 900*us, nw.handle(rng, 100*us))
-	require.Equal(t, 1000*us, nw.handle(rng, 200*us))
-	require.Equal(t, 1100*us, nw.handle(rng, 300*us))
+	require.Equal(t, 900*us, nw.handle(rng, 100*us, 100*us))
+	require.Equal(t, 1000*us, nw.handle(rng, 200*us, 200*us))
+	require.Equal(t, 1100*us, nw.handle(rng, 300*us, 300*us))
 	// Ready once that commit has started (at 500): it waits for its end.
-	require.Equal(t, 1500*us, nw.handle(rng, 500*us))
+	require.Equal(t, 1500*us, nw.handle(rng, 500*us, 500*us))
 	// Idle again: a lone write takes a lone write's time.
-	require.Equal(t, 2500*us, nw.handle(rng, 2000*us))
+	require.Equal(t, 2500*us, nw.handle(rng, 2000*us, 2000*us))
 }
 
 func TestJournalScenarioValidation(t *testing.T) {
@@ -75,4 +77,86 @@ func TestJournalScenarioValidation(t *testing.T) {
 			require.ErrorContains(t, sc.Validate(), tc.want)
 		})
 	}
+}
+
+// With disk_load, a write's latency is drawn from what the real disk
+// showed with as many writers in flight as there are when it starts,
+// interpolated between measured levels and between quantiles.
+func TestLoadedDiskLatencyFollowsLoad(t *testing.T) {
+	us := int64(time.Microsecond)
+	flat := func(writers int, d time.Duration) DiskLoadLevel {
+		return DiskLoadLevel{Writers: writers, Quantiles: []time.Duration{d, d}}
+	}
+	d := &loadedDisk{levels: []DiskLoadLevel{flat(1, time.Millisecond), flat(2, 5*time.Millisecond), flat(3, 9*time.Millisecond)}}
+	rng := rand.New(rand.NewPCG(1, 2))
+	require.Equal(t, 1000*us, d.commit(rng, 0, 0), "alone")
+	require.Equal(t, 5500*us, d.commit(rng, 0, 500*us), "one other in flight")
+	require.Equal(t, 9600*us, d.commit(rng, 0, 600*us), "two others in flight")
+	// At 2 ms the first write is over; the two others still overlap.
+	require.Equal(t, 11000*us, d.commit(rng, 2000*us, 2000*us))
+	require.Len(t, d.spans, 3, "writes over by the engine's time are forgotten")
+	require.Equal(t, 21000*us, d.commit(rng, 20000*us, 20000*us), "idle again")
+	require.Len(t, d.spans, 1)
+
+	spread := &loadedDisk{levels: []DiskLoadLevel{
+		{Writers: 1, Quantiles: []time.Duration{100 * time.Microsecond, 300 * time.Microsecond}},
+		{Writers: 3, Quantiles: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond}},
+	}}
+	for _, tc := range []struct {
+		u    float64
+		k    int
+		want int64
+	}{
+		{0, 1, 100 * us},
+		{0.5, 1, 200 * us},
+		{0.5, 2, 1100 * us},  // halfway between the levels' medians
+		{0.75, 3, 2500 * us}, // between the measured quantiles
+		{0.5, 7, 2000 * us},  // beyond the last level: the last level
+	} {
+		require.Equal(t, tc.want, spread.latency(tc.u, tc.k), "u=%v k=%d", tc.u, tc.k)
+	}
+}
+
+func TestDiskLoadScenarioValidation(t *testing.T) {
+	ok := []DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{1, 2}}}
+	for name, tc := range map[string]struct {
+		levels []DiskLoadLevel
+		top    Topology
+		want   string
+	}{
+		"with channels":   {ok, Topology{ProcessCPU: 1, DiskChannels: 1}, "set one disk model"},
+		"with journal":    {ok, Topology{ProcessDelay: 2, ProcessCPU: 1, DiskCommitPerWrite: 1}, "set one disk model"},
+		"one-step model":  {ok, Topology{}, "needs process_cpu"},
+		"no writers":      {[]DiskLoadLevel{{Writers: 0, Quantiles: []time.Duration{1, 2}}}, Topology{ProcessCPU: 1}, "writers 0"},
+		"out of order":    {[]DiskLoadLevel{ok[0], ok[0]}, Topology{ProcessCPU: 1}, "more than the level before"},
+		"one quantile":    {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{1}}}, Topology{ProcessCPU: 1}, "1 quantiles"},
+		"decreasing":      {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{2, 1}}}, Topology{ProcessCPU: 1}, "must not decrease"},
+		"zero latency":    {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{0, 1}}}, Topology{ProcessCPU: 1}, "(0, 1m]"},
+		"over a minute":   {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{1, 2 * time.Minute}}}, Topology{ProcessCPU: 1}, "(0, 1m]"},
+		"too many levels": {make([]DiskLoadLevel, maxDiskLoadLevels+1), Topology{ProcessCPU: 1}, "levels"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sc, err := LoadScenario("validation")
+			require.NoError(t, err)
+			top := tc.top
+			top.Regions, top.DefaultLink, top.DiskLoad = sc.Topology.Regions, sc.Topology.DefaultLink, tc.levels
+			sc.Topology = top
+			require.ErrorContains(t, sc.Validate(), tc.want)
+		})
+	}
+	sc, err := LoadScenario("validation")
+	require.NoError(t, err)
+	sc.Topology.DiskChannels, sc.Topology.DiskLoad = 0, ok
+	require.NoError(t, sc.Validate())
+
+	// In a scenario file, quantiles are durations.
+	raw, err := os.ReadFile("scenarios/validation.yaml")
+	require.NoError(t, err)
+	raw = bytes.Replace(raw, []byte("disk_channels: 1"), []byte("disk_load:\n    - {writers: 1, quantiles: [200us, 300us, 1ms]}\n    - {writers: 8, quantiles: [2ms, 9ms]}"), 1)
+	parsed, err := ParseScenario(raw)
+	require.NoError(t, err)
+	require.Equal(t, []DiskLoadLevel{
+		{Writers: 1, Quantiles: []time.Duration{200 * time.Microsecond, 300 * time.Microsecond, time.Millisecond}},
+		{Writers: 8, Quantiles: []time.Duration{2 * time.Millisecond, 9 * time.Millisecond}},
+	}, parsed.Topology.DiskLoad)
 }

@@ -125,6 +125,14 @@ type Topology struct {
 	// the disk, and throughput tends to one write per DiskCommitPerWrite.
 	// At most ProcessDelay; not with DiskChannels; needs ProcessCPU.
 	DiskCommitPerWrite time.Duration `yaml:"disk_commit_per_write"`
+	// DiskLoad, if set, makes every member's durable writes share a disk
+	// whose latency was measured at several loads: a write that starts
+	// while k-1 others are in flight takes a latency drawn from the
+	// measured distribution at k concurrent writers (interpolated between
+	// the levels that bracket k). Levels are in increasing Writers order.
+	// It replaces ProcessDelay and ProcessSigma; not with DiskChannels or
+	// DiskCommitPerWrite; needs ProcessCPU.
+	DiskLoad []DiskLoadLevel `yaml:"disk_load"`
 }
 
 // Region is a group of members; Weight is its share of members.
@@ -454,6 +462,17 @@ func (sc *Scenario) Validate() error {
 			return fmt.Errorf("disk_commit_per_write and disk_channels: set one disk model, not both")
 		case t.ProcessCPU == 0:
 			return fmt.Errorf("disk_commit_per_write needs process_cpu (the two-step processing model)")
+		}
+	}
+	if len(t.DiskLoad) > 0 {
+		switch {
+		case t.DiskChannels != 0 || t.DiskCommitPerWrite != 0:
+			return fmt.Errorf("disk_load with disk_channels or disk_commit_per_write: set one disk model")
+		case t.ProcessCPU == 0:
+			return fmt.Errorf("disk_load needs process_cpu (the two-step processing model)")
+		}
+		if err := validateDiskLoad(t.DiskLoad); err != nil {
+			return err
 		}
 	}
 	if !finite(t.ProcessSigma) || t.ProcessSigma < 0 || t.ProcessSigma > 3 {

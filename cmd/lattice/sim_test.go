@@ -81,6 +81,7 @@ func TestSimValidate(t *testing.T) {
 	assert.Contains(t, out.String(), "MEMBERS")
 	assert.Regexp(t, `\n3 +\d channels +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +by load, 3 levels +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
 	require.NoError(t, err)
@@ -92,13 +93,13 @@ func TestSimValidate(t *testing.T) {
 				Writes int     `json:"writes"`
 				P99    float64 `json:"convergence_p99_seconds"`
 			} `json:"real"`
-			Sim struct {
-				Writes int     `json:"writes"`
-				P99    float64 `json:"convergence_p99_seconds"`
-			} `json:"sim"`
-			SimJournal struct {
-				Writes int `json:"writes"`
-			} `json:"sim_journal"`
+			Sims []struct {
+				Model string `json:"disk_model"`
+				Sim   struct {
+					Writes int     `json:"writes"`
+					P99    float64 `json:"convergence_p99_seconds"`
+				} `json:"sim"`
+			} `json:"sims"`
 			RealCommits struct {
 				Batches int     `json:"batches"`
 				P50     float64 `json:"synced_p50_seconds"`
@@ -111,9 +112,12 @@ func TestSimValidate(t *testing.T) {
 	assert.Equal(t, 3, rep.Rows[0].Members)
 	assert.Equal(t, 8, rep.Rows[0].Real.Writes)
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
-	assert.Positive(t, rep.Rows[0].SimJournal.Writes)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
-	assert.Positive(t, rep.Rows[0].Sim.Writes)
-	assert.Positive(t, rep.Rows[0].Sim.P99)
+	require.Len(t, rep.Rows[0].Sims, 3)
+	for i, model := range []string{"channels", "journal", "load"} {
+		assert.Equal(t, model, rep.Rows[0].Sims[i].Model)
+		assert.Positive(t, rep.Rows[0].Sims[i].Sim.Writes)
+		assert.Positive(t, rep.Rows[0].Sims[i].Sim.P99)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/sim"
 )
 
 // Calibration is the validation scenario's model of this machine,
@@ -27,6 +28,9 @@ import (
 //   - how the disk's synced-write latency grows with load, as a journal
 //     with group commit (disk_commit_per_write): from the throughput of as
 //     many concurrent writers as the run has members (see JournalPerWrite);
+//   - the synced-write latency at several loads (disk_load): the
+//     latencies of 1, 2, 4, ... and as many concurrent writers as the run
+//     has members, as quantiles;
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
@@ -39,19 +43,25 @@ type Calibration struct {
 	// JournalPerWriteSeconds is what each write adds to a group commit.
 	JournalWriters         int     `json:"journal_probe_writers"`
 	JournalPerWriteSeconds float64 `json:"journal_per_write_seconds"`
-	CPUPerMessageSeconds   float64 `json:"cpu_per_message_seconds"`
-	Cores                  int     `json:"cores"`
-	Samples                int     `json:"samples"`
+	// DiskLoad is the synced-write latency by concurrent writers.
+	DiskLoad             []sim.DiskLoadLevel `json:"disk_load"`
+	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
+	Cores                int                 `json:"cores"`
+	Samples              int                 `json:"samples"`
 }
 
 // DiskProbeWriters is how many concurrent writers measure the disk's
 // parallelism.
 const DiskProbeWriters = 4
 
+// DiskLoadQuantiles is how many evenly spaced quantiles describe the
+// latency at one load (every 1 %).
+const DiskLoadQuantiles = 101
+
 // Calibrate times n synced writes of a validation-sized object to a fresh
-// store in dir (after n/10 to warm up), then as many by each of
-// DiskProbeWriters concurrent stores, then by each of journalWriters (the
-// run's member count). CPUPerMessageSeconds is left for the real run to
+// store in dir (after n/10 to warm up), then as many by each of 2, 4
+// (DiskProbeWriters), 8, ... and journalWriters (the run's member count)
+// concurrent stores. CPUPerMessageSeconds is left for the real run to
 // measure.
 func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibration, error) {
 	if n < 10 {
@@ -82,9 +92,26 @@ func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibrat
 		Samples:          len(ds),
 	}
 
-	many, err := concurrentThroughput(ctx, filepath.Join(dir, "channels"), DiskProbeWriters, n)
-	if err != nil {
-		return Calibration{}, err
+	cal.DiskLoad = append(cal.DiskLoad, loadLevel(1, ds))
+	throughput := map[int]float64{1: one}
+	for k := 2; ; k *= 2 {
+		k = min(k, journalWriters)
+		lat, tput, err := concurrentWrites(ctx, filepath.Join(dir, "load-"+strconv.Itoa(k)), k, n)
+		if err != nil {
+			return Calibration{}, err
+		}
+		cal.DiskLoad = append(cal.DiskLoad, loadLevel(k, lat))
+		throughput[k] = tput
+		if k == journalWriters {
+			break
+		}
+	}
+	many, ok := throughput[DiskProbeWriters]
+	if !ok {
+		_, many, err = concurrentWrites(ctx, filepath.Join(dir, "channels"), DiskProbeWriters, n)
+		if err != nil {
+			return Calibration{}, err
+		}
 	}
 	cal.DiskChannels = max(1, min(DiskProbeWriters, int(math.Round(many/one))))
 
@@ -92,36 +119,47 @@ func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibrat
 	// k closed-loop writers, completes k writes per base + k*per; a lone
 	// writer's write takes base + per. Two throughputs give per.
 	k := journalWriters
-	loaded, err := concurrentThroughput(ctx, filepath.Join(dir, "journal"), k, n)
-	if err != nil {
-		return Calibration{}, err
-	}
-	per := (float64(k)/loaded - 1/one) / float64(k-1)
+	per := (float64(k)/throughput[k] - 1/one) / float64(k-1)
 	cal.JournalWriters = k
 	cal.JournalPerWriteSeconds = min(cal.SyncedWriteSeconds, max(1e-6, per))
 	return cal, nil
 }
 
-// concurrentThroughput is the synced writes per second of writers
-// concurrent stores under dir, n writes each. Each writer's clock starts
-// at its first measured write, so opening a store and warming it up do
-// not count against the disk.
-func concurrentThroughput(ctx context.Context, dir string, writers, n int) (float64, error) {
+// concurrentWrites runs writers concurrent stores under dir, n synced
+// writes each, and returns every write's latency (sorted) and the synced
+// writes per second of all of them. Each writer's clock starts at its
+// first measured write, so opening a store and warming it up do not count
+// against the disk.
+func concurrentWrites(ctx context.Context, dir string, writers, n int) ([]float64, float64, error) {
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	walls := make([]float64, writers)
+	lats := make([][]float64, writers)
 	for w := range writers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, strconv.Itoa(w)), n)
+			lats[w], walls[w], errs[w] = timeWrites(ctx, filepath.Join(dir, strconv.Itoa(w)), n)
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return 0, err
+		return nil, 0, err
 	}
-	return float64(writers*n) / slices.Max(walls), nil
+	all := slices.Concat(lats...)
+	slices.Sort(all)
+	return all, float64(writers*n) / slices.Max(walls), nil
+}
+
+// loadLevel summarises sorted latencies (seconds) measured with writers
+// concurrent writers as DiskLoadQuantiles evenly spaced quantiles.
+func loadLevel(writers int, sorted []float64) sim.DiskLoadLevel {
+	l := sim.DiskLoadLevel{Writers: writers, Quantiles: make([]time.Duration, DiskLoadQuantiles)}
+	for i := range l.Quantiles {
+		q := sim.Quantile(sorted, float64(i)/float64(DiskLoadQuantiles-1))
+		l.Quantiles[i] = max(time.Microsecond, time.Duration(q*1e9))
+	}
+	return l
 }
 
 // timeWrites opens a store in dir and times n synced writes after a

@@ -29,23 +29,24 @@ type Row struct {
 	// Calibration is the machine model the simulated side ran with.
 	Calibration Calibration `json:"calibration"`
 	Real        Side        `json:"real"`
-	// Sim is the simulated side with the disk as FIFO channels
-	// (DiskChannels), the model the tolerance is judged on.
-	Sim Side `json:"sim"`
 	// RealCommits is how the real members' stores committed (not
 	// modelled by the simulator: see BENCHMARKS.md, validation).
 	RealCommits CommitStats `json:"real_commits"`
+	// Sims is the simulated side under each disk model, in DiskModels
+	// order.
+	Sims []SimRow `json:"sims"`
+}
+
+// SimRow is the simulated side under one disk model and its agreement
+// with the real side.
+type SimRow struct {
+	Model DiskModel `json:"disk_model"`
+	Sim   Side      `json:"sim"`
 	// P50Diff and P99Diff are (sim - real) / real.
 	P50Diff float64 `json:"p50_diff"`
 	P99Diff float64 `json:"p99_diff"`
 	// Within: both differences are within Tolerance.
 	Within bool `json:"within_tolerance"`
-	// SimJournal is the simulated side with the disk as a group-commit
-	// journal (DiskJournal), and its differences from the real side.
-	SimJournal     Side    `json:"sim_journal"`
-	JournalP50Diff float64 `json:"journal_p50_diff"`
-	JournalP99Diff float64 `json:"journal_p99_diff"`
-	JournalWithin  bool    `json:"journal_within_tolerance"`
 }
 
 // Report is a whole validation run.
@@ -73,15 +74,21 @@ const (
 	DiskChannels DiskModel = "channels"
 	// DiskJournal: one journal with group commit (disk_commit_per_write).
 	DiskJournal DiskModel = "journal"
+	// DiskLoad: latencies drawn from those measured at the load the disk
+	// is under (disk_load).
+	DiskLoad DiskModel = "load"
 )
+
+// DiskModels are the disk models Compare simulates, in order.
+var DiskModels = []DiskModel{DiskChannels, DiskJournal, DiskLoad}
 
 // ScenarioName is the built-in scenario modelling the real workload.
 const ScenarioName = "validation"
 
 // RunSim runs the validation scenario at n members in the simulator; with
 // cal, its machine model (process_delay, process_sigma, process_cpu,
-// host_cores, and disk_channels or disk_commit_per_write by model) is
-// replaced by the measured one.
+// host_cores, and disk_channels, disk_commit_per_write or disk_load by
+// model) is replaced by the measured one.
 func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model DiskModel) (Side, error) {
 	sc, err := sim.LoadScenario(ScenarioName)
 	if err != nil {
@@ -95,10 +102,16 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Dis
 		sc.Topology.ProcessSigma = cal.SyncedWriteSigma
 		sc.Topology.ProcessCPU = time.Duration(cal.CPUPerMessageSeconds * 1e9)
 		sc.Topology.HostCores = cal.Cores
-		sc.Topology.DiskChannels = cal.DiskChannels
-		if model == DiskJournal {
-			sc.Topology.DiskChannels = 0
+		sc.Topology.DiskChannels = 0
+		switch model {
+		case DiskChannels:
+			sc.Topology.DiskChannels = cal.DiskChannels
+		case DiskJournal:
 			sc.Topology.DiskCommitPerWrite = time.Duration(cal.JournalPerWriteSeconds * 1e9)
+		case DiskLoad:
+			sc.Topology.DiskLoad = cal.DiskLoad
+		default:
+			return Side{}, fmt.Errorf("disk model %q: want one of %v", model, DiskModels)
 		}
 	}
 	start := time.Now()
@@ -114,8 +127,8 @@ const CalibrationSamples = 300
 
 // Compare measures this machine (Calibrate), runs the workload on
 // cfg.Members real members, then in the simulator calibrated with the
-// measurement at the same member count and seed, once with each disk
-// model, and returns the row.
+// measurement at the same member count and seed, once with each of
+// DiskModels, and returns the row.
 func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if err := cfg.validate(); err != nil {
 		return Row{}, fmt.Errorf("validation run: %w", err)
@@ -134,14 +147,15 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
 		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
-	if row.Sim, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal, DiskChannels); err != nil {
-		return row, err
+	for _, model := range DiskModels {
+		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
+		if err != nil {
+			return row, fmt.Errorf("simulation, %s disk: %w", model, err)
+		}
+		sr := SimRow{Model: model, Sim: s}
+		sr.P50Diff, sr.P99Diff, sr.Within = agreement(s, row.Real)
+		row.Sims = append(row.Sims, sr)
 	}
-	if row.SimJournal, err = RunSim(ctx, cfg.Members, cfg.Seed, &cal, DiskJournal); err != nil {
-		return row, err
-	}
-	row.P50Diff, row.P99Diff, row.Within = agreement(row.Sim, row.Real)
-	row.JournalP50Diff, row.JournalP99Diff, row.JournalWithin = agreement(row.SimJournal, row.Real)
 	return row, nil
 }
 

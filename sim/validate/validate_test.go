@@ -2,10 +2,13 @@ package validate
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/lattice-federation/lattice/sim"
 )
 
 // smallRealConfig is a quick real run for tests (skipped with -short).
@@ -50,22 +53,35 @@ func TestCompareSideBySide(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 4, row.Members)
 	require.Equal(t, 10, row.Real.Writes)
-	require.Greater(t, row.Sim.Writes, 100, "the simulated side runs the whole validation scenario")
-	require.Greater(t, row.SimJournal.Writes, 100, "and again with the journal disk model")
 	require.Greater(t, row.Calibration.SyncedWriteSeconds, 0.0, "the machine was measured")
 	require.Greater(t, row.Calibration.CPUPerMessageSeconds, 0.0, "the real run's CPU per message was measured")
 	require.Equal(t, 4, row.Calibration.JournalWriters, "the journal was probed at the run's member count")
 	require.Greater(t, row.Calibration.JournalPerWriteSeconds, 0.0)
 	require.LessOrEqual(t, row.Calibration.JournalPerWriteSeconds, row.Calibration.SyncedWriteSeconds)
-	for _, s := range []Side{row.Real, row.Sim, row.SimJournal} {
+	require.Equal(t, []int{1, 2, 4}, levelWriters(row.Calibration.DiskLoad), "the disk was measured up to the run's member count")
+	sides := []Side{row.Real}
+	require.Len(t, row.Sims, len(DiskModels))
+	for i, s := range row.Sims {
+		require.Equal(t, DiskModels[i], s.Model)
+		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
+		require.InDelta(t, (s.Sim.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, s.P50Diff, 1e-12)
+		require.InDelta(t, (s.Sim.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, s.P99Diff, 1e-12)
+		require.Equal(t, math.Abs(s.P50Diff) <= Tolerance && math.Abs(s.P99Diff) <= Tolerance, s.Within)
+		sides = append(sides, s.Sim)
+	}
+	for _, s := range sides {
 		require.Greater(t, s.P50Seconds, 0.0)
 		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
 		require.GreaterOrEqual(t, s.MaxSeconds, s.P99Seconds)
 	}
-	require.InDelta(t, (row.Sim.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, row.P50Diff, 1e-12)
-	require.InDelta(t, (row.Sim.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, row.P99Diff, 1e-12)
-	require.InDelta(t, (row.SimJournal.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, row.JournalP50Diff, 1e-12)
-	require.InDelta(t, (row.SimJournal.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, row.JournalP99Diff, 1e-12)
+}
+
+func levelWriters(levels []sim.DiskLoadLevel) []int {
+	var ws []int
+	for _, l := range levels {
+		ws = append(ws, l.Writers)
+	}
+	return ws
 }
 
 func TestRealConfigRejectsBadInput(t *testing.T) {
@@ -108,6 +124,22 @@ func TestCalibrate(t *testing.T) {
 	require.Equal(t, 3, cal.JournalWriters)
 	require.Greater(t, cal.JournalPerWriteSeconds, 0.0)
 	require.LessOrEqual(t, cal.JournalPerWriteSeconds, cal.SyncedWriteSeconds)
+	require.Equal(t, []int{1, 2, 3}, levelWriters(cal.DiskLoad))
+	for _, l := range cal.DiskLoad {
+		require.Len(t, l.Quantiles, DiskLoadQuantiles)
+		require.Positive(t, l.Quantiles[0])
+		require.IsNonDecreasing(t, l.Quantiles)
+	}
+	// The scenario accepts what the calibration measured.
+	sc, err := sim.LoadScenario(ScenarioName)
+	require.NoError(t, err)
+	sc.Topology.DiskChannels, sc.Topology.DiskLoad = 0, cal.DiskLoad
+	require.NoError(t, sc.Validate())
+
+	// Levels reach past the disk probe when the run is larger.
+	cal, err = Calibrate(context.Background(), t.TempDir(), 20, 9)
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2, 4, 8, 9}, levelWriters(cal.DiskLoad))
 
 	_, err = Calibrate(context.Background(), t.TempDir(), 5, 3)
 	require.ErrorContains(t, err, "at least 10")

@@ -1,0 +1,107 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+)
+
+// DiskLoadLevel is the synced-write latency a disk showed with Writers
+// concurrent closed-loop writers: Quantiles are evenly spaced quantiles
+// of the measured latencies, from the fastest (q=0) to the slowest (q=1).
+type DiskLoadLevel struct {
+	Writers   int             `yaml:"writers" json:"writers"`
+	Quantiles []time.Duration `yaml:"quantiles" json:"quantiles_ns"`
+}
+
+// Bounds of Topology.DiskLoad.
+const (
+	maxDiskLoadLevels    = 64
+	maxDiskLoadQuantiles = 1001
+)
+
+func validateDiskLoad(levels []DiskLoadLevel) error {
+	if len(levels) > maxDiskLoadLevels {
+		return fmt.Errorf("disk_load: %d levels, want at most %d", len(levels), maxDiskLoadLevels)
+	}
+	for i, l := range levels {
+		switch {
+		case l.Writers < 1 || l.Writers > 1024:
+			return fmt.Errorf("disk_load[%d]: writers %d, want 1 to 1024", i, l.Writers)
+		case i > 0 && l.Writers <= levels[i-1].Writers:
+			return fmt.Errorf("disk_load[%d]: writers %d, want more than the level before (%d)", i, l.Writers, levels[i-1].Writers)
+		case len(l.Quantiles) < 2 || len(l.Quantiles) > maxDiskLoadQuantiles:
+			return fmt.Errorf("disk_load[%d]: %d quantiles, want 2 to %d", i, len(l.Quantiles), maxDiskLoadQuantiles)
+		case l.Quantiles[0] <= 0 || slices.Max(l.Quantiles) > time.Minute:
+			return fmt.Errorf("disk_load[%d]: quantiles must lie in (0, 1m]", i)
+		case !slices.IsSorted(l.Quantiles):
+			return fmt.Errorf("disk_load[%d]: quantiles must not decrease", i)
+		}
+	}
+	return nil
+}
+
+// loadedDisk is a disk whose synced-write latency depends on how many
+// writes are in flight when a write starts, drawn from latencies measured
+// on the real disk at that concurrency (Topology.DiskLoad). Unlike FIFO
+// channels or a deterministic journal it reproduces both the rise of the
+// latency with load and its spread under load, which on a journaling file
+// system comes from commits that other writers' fsyncs make wait.
+type loadedDisk struct {
+	levels []DiskLoadLevel
+	spans  []span // writes scheduled, not yet over at the engine's time
+}
+
+type span struct{ start, end int64 }
+
+// commit returns when a write starting at start is durable. now is the
+// engine's time: writes over by then can no longer overlap a new one
+// (every write starts at or after the time it is scheduled).
+func (d *loadedDisk) commit(rng *rand.Rand, now, start int64) int64 {
+	k := 1
+	for i := 0; i < len(d.spans); {
+		s := d.spans[i]
+		if s.end <= now {
+			d.spans[i] = d.spans[len(d.spans)-1]
+			d.spans = d.spans[:len(d.spans)-1]
+			continue
+		}
+		if s.start <= start && start < s.end {
+			k++
+		}
+		i++
+	}
+	end := start + d.latency(rng.Float64(), k)
+	d.spans = append(d.spans, span{start, end})
+	return end
+}
+
+// latency is the u-quantile of the latency with k writers in flight,
+// linear between the measured quantiles and between the measured levels
+// that bracket k (the nearest level outside the measured range).
+func (d *loadedDisk) latency(u float64, k int) int64 {
+	hi, found := slices.BinarySearchFunc(d.levels, k, func(l DiskLoadLevel, k int) int { return l.Writers - k })
+	switch {
+	case found:
+		return quantileAt(d.levels[hi].Quantiles, u)
+	case hi == 0:
+		return quantileAt(d.levels[0].Quantiles, u)
+	case hi == len(d.levels):
+		return quantileAt(d.levels[hi-1].Quantiles, u)
+	}
+	lo := d.levels[hi-1]
+	f := float64(k-lo.Writers) / float64(d.levels[hi].Writers-lo.Writers)
+	return int64((1-f)*float64(quantileAt(lo.Quantiles, u)) + f*float64(quantileAt(d.levels[hi].Quantiles, u)))
+}
+
+// quantileAt interpolates evenly spaced quantiles q at u in [0, 1).
+func quantileAt(q []time.Duration, u float64) int64 {
+	pos := u * float64(len(q)-1)
+	i := int(pos)
+	if i >= len(q)-1 {
+		return int64(q[len(q)-1])
+	}
+	f := pos - float64(i)
+	return int64((1-f)*float64(q[i]) + f*float64(q[i+1]))
+}
