@@ -103,6 +103,7 @@ func (w *World) crash(i int32, leave bool) {
 	m.alive = false
 	m.gen++
 	m.tickAt = -1
+	w.dropLoop(m)
 	w.aliveCount--
 	if leave {
 		m.left = true

@@ -18,11 +18,12 @@
 // SWIM model in swim.go decides each member's live view), the local
 // Kubernetes cluster (federation.Embedded, a pod-start delay), and the cost
 // of handling a message (Topology.ProcessCPU on optionally shared cores,
-// then ProcessDelay standing in for badger's fsync, on an optionally shared
-// disk: FIFO channels, a group-commit journal, or latencies drawn from
-// those measured on the real disk at the load it is under: diskload.go).
-// Package sim/validate runs the same workload on real QUIC members and
-// compares. Beyond 256 members each member's
+// served FIFO or time-shared among members: host.go; then ProcessDelay
+// standing in for badger's fsync, on an optionally shared disk: FIFO
+// channels, a group-commit journal, or latencies drawn from those measured
+// on the real disk at the load it is under: diskload.go). Package
+// sim/validate runs the same workload on real QUIC members and compares.
+// Beyond 256 members each member's
 // anti-entropy peers are a random partial view (peers.go says why), where
 // production hands Sync every live member.
 //

@@ -19,6 +19,7 @@ const (
 	evChurn
 	evFedCreate
 	evFedSample
+	evCoreDone
 )
 
 // event is one scheduled occurrence. It is a small value type kept in a

@@ -32,6 +32,10 @@ type member struct {
 	// has accepted: gossip.Node handles its inbox one message at a time,
 	// each durable before the next, so a busy member queues.
 	busyUntil int64
+	// inbox and busy are the member's loop under the shared host
+	// scheduler: the messages waiting, and whether one is being handled.
+	inbox []int32
+	busy  bool
 
 	peers      []int32 // anti-entropy peers (see peers.go)
 	peersDirty bool
@@ -196,8 +200,15 @@ func (w *World) allocMsg(s msgSlot) int32 {
 // ProcessSigma, on a shared disk when DiskChannels is set).
 func (w *World) arrive(to int32, slot int32) {
 	m := w.members[to]
-	if !w.nw.processing() {
+	if !w.nw.processing() || (w.nw.shared != nil && (!m.alive || w.msgs[slot].gen != m.gen)) {
 		w.deliver(to, slot)
+		return
+	}
+	if w.nw.shared != nil {
+		m.inbox = append(m.inbox, slot)
+		if !m.busy {
+			w.startNext(m)
+		}
 		return
 	}
 	done := w.nw.handle(w.rng, w.eng.now, max(w.eng.now, m.busyUntil))
@@ -209,11 +220,16 @@ func (w *World) arrive(to int32, slot int32) {
 // does, then records which tracked writes it applied.
 func (w *World) deliver(to int32, slot int32) {
 	s := w.msgs[slot]
-	w.msgs[slot] = msgSlot{}
-	w.freeMsgs = append(w.freeMsgs, slot)
+	w.freeMsg(slot)
 	m := w.members[to]
-	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, to) {
-		return // the receiver crashed, restarted or was cut off meanwhile
+	if !m.alive || s.gen != m.gen {
+		return // the receiver crashed or restarted meanwhile
+	}
+	if w.nw.shared != nil {
+		defer w.startNext(m) // the member's loop moves on to its next message
+	}
+	if !w.nw.sameSide(s.from, to) {
+		return // cut off meanwhile
 	}
 	msg, err := w.pre.decode(s.job, s.wire)
 	if err != nil {
@@ -228,4 +244,61 @@ func (w *World) deliver(to int32, slot int32) {
 	w.noteApplied(m, msg)
 	w.sendAll(m, out)
 	w.scheduleTick(m)
+}
+
+func (w *World) freeMsg(slot int32) {
+	w.msgs[slot] = msgSlot{}
+	w.freeMsgs = append(w.freeMsgs, slot)
+}
+
+// startNext starts m's next message on the shared cores, if it has one
+// (the shared host scheduler: its computation, then its durable write,
+// then its delivery, before the next).
+func (w *World) startNext(m *member) {
+	m.busy = len(m.inbox) > 0
+	if !m.busy {
+		return
+	}
+	slot := m.inbox[0]
+	m.inbox = m.inbox[1:]
+	w.nw.shared.add(w.eng.now, m.idx, slot, w.nw.cpu)
+	w.scheduleCoreDone()
+}
+
+// scheduleCoreDone queues the shared cores' next completion; it
+// supersedes any queued before.
+func (w *World) scheduleCoreDone() {
+	if at, version, ok := w.nw.shared.next(); ok {
+		w.eng.Schedule(at, evCoreDone, -1, version)
+	}
+}
+
+// coreDone moves the messages whose computation is done to the disk.
+func (w *World) coreDone(version int64) {
+	h := w.nw.shared
+	if version != h.version {
+		return // superseded
+	}
+	w.coreDoneBuf = h.finish(w.eng.now, w.coreDoneBuf[:0])
+	for _, j := range w.coreDoneBuf {
+		w.eng.Schedule(w.nw.write(w.rng, w.eng.now, w.eng.now), evDeliver, j.member, int64(j.slot))
+	}
+	w.scheduleCoreDone()
+}
+
+// dropLoop empties a crashed member's loop: the messages it had not
+// handled are lost with the process.
+func (w *World) dropLoop(m *member) {
+	if w.nw.shared == nil {
+		return
+	}
+	for _, slot := range m.inbox {
+		w.freeMsg(slot)
+	}
+	m.inbox, m.busy = m.inbox[:0], false
+	w.coreDoneBuf = w.nw.shared.remove(w.eng.now, m.idx, w.coreDoneBuf[:0])
+	for _, j := range w.coreDoneBuf {
+		w.freeMsg(j.slot)
+	}
+	w.scheduleCoreDone()
 }

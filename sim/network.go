@@ -13,15 +13,16 @@ import (
 // summary shows how far), so queueing would not change the result.
 type network struct {
 	nRegions int
-	links    []linkModel // nRegions*nRegions, row-major by (from, to)
-	process  int64       // receiver's durable write time (median), ns
-	procSig  float64     // log-normal sigma of the durable write time
-	cpu      int64       // receiver's computation per message, ns
-	side     []int32     // partition side per member; all 0 when healed
-	cores    servers     // shared host cores (nil: unshared)
-	disk     servers     // shared disk channels (nil: unshared)
-	journal  *journal    // shared journal with group commit (nil: none)
-	loaded   *loadedDisk // shared disk with measured latency by load (nil: none)
+	links    []linkModel  // nRegions*nRegions, row-major by (from, to)
+	process  int64        // receiver's durable write time (median), ns
+	procSig  float64      // log-normal sigma of the durable write time
+	cpu      int64        // receiver's computation per message, ns
+	side     []int32      // partition side per member; all 0 when healed
+	cores    servers      // shared host cores (nil: unshared)
+	disk     servers      // shared disk channels (nil: unshared)
+	journal  *journal     // shared journal with group commit (nil: none)
+	loaded   *loadedDisk  // shared disk with measured latency by load (nil: none)
+	shared   *sharedCores // host cores under processor sharing (nil: FIFO cores)
 }
 
 // servers is a FIFO pool of identical servers: when each is next free.
@@ -99,6 +100,9 @@ func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	if t.DiskCommitPerWrite > 0 {
 		nw.journal = &journal{perWrite: int64(t.DiskCommitPerWrite)}
 	}
+	if t.HostScheduler == HostShared {
+		nw.shared = &sharedCores{cores: float64(t.HostCores)}
+	}
 	if len(t.DiskLoad) > 0 {
 		nw.loaded = &loadedDisk{levels: t.DiskLoad}
 	}
@@ -152,18 +156,24 @@ func (nw *network) processing() bool { return nw.process > 0 || nw.cpu > 0 }
 // model: the write's time on the cores). It returns when the message is
 // handled.
 func (nw *network) handle(rng *rand.Rand, now, ready int64) int64 {
-	if nw.loaded != nil {
-		return nw.loaded.commit(rng, now, nw.cores.serve(ready, nw.cpu))
-	}
-	write := nw.processTime(rng)
 	if nw.cpu == 0 {
-		return nw.cores.serve(ready, write)
+		return nw.cores.serve(ready, nw.processTime(rng))
 	}
-	computed := nw.cores.serve(ready, nw.cpu)
-	if nw.journal != nil {
-		return nw.journal.commit(computed, write)
+	return nw.write(rng, now, nw.cores.serve(ready, nw.cpu))
+}
+
+// write schedules, at the engine's time now, a durable write that starts
+// at start on the disk model the topology chose, and returns when it is
+// done.
+func (nw *network) write(rng *rand.Rand, now, start int64) int64 {
+	switch {
+	case nw.loaded != nil:
+		return nw.loaded.commit(rng, now, start)
+	case nw.journal != nil:
+		return nw.journal.commit(start, nw.processTime(rng))
+	default:
+		return nw.disk.serve(start, nw.processTime(rng))
 	}
-	return nw.disk.serve(computed, write)
 }
 
 // lost draws whether a message is dropped.

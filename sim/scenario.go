@@ -113,6 +113,13 @@ type Topology struct {
 	// own CPU. Without ProcessCPU the whole processing time is served by
 	// the cores (the model of earlier scenario files).
 	HostCores int `yaml:"host_cores"`
+	// HostScheduler is the order the shared cores serve members in:
+	// "fifo" (the default) serves messages in the order they became ready,
+	// host-wide; "shared" runs every member with a message in computation
+	// at once, at an equal share of the cores (processor sharing, as
+	// goroutines are time-sliced), each member still handling its own
+	// messages one at a time. "shared" needs HostCores and ProcessCPU.
+	HostScheduler string `yaml:"host_scheduler"`
 	// DiskChannels, if set, makes every member's durable writes share a
 	// disk that completes this many at once (FIFO). 0: unshared.
 	DiskChannels int `yaml:"disk_channels"`
@@ -134,6 +141,12 @@ type Topology struct {
 	// DiskCommitPerWrite; needs ProcessCPU.
 	DiskLoad []DiskLoadLevel `yaml:"disk_load"`
 }
+
+// Topology.HostScheduler values.
+const (
+	HostFIFO   = "fifo"
+	HostShared = "shared"
+)
 
 // Region is a group of members; Weight is its share of members.
 type Region struct {
@@ -463,6 +476,15 @@ func (sc *Scenario) Validate() error {
 		case t.ProcessCPU == 0:
 			return fmt.Errorf("disk_commit_per_write needs process_cpu (the two-step processing model)")
 		}
+	}
+	switch t.HostScheduler {
+	case "", HostFIFO:
+	case HostShared:
+		if t.HostCores == 0 || t.ProcessCPU == 0 {
+			return fmt.Errorf("host_scheduler %q needs host_cores and process_cpu", t.HostScheduler)
+		}
+	default:
+		return fmt.Errorf("host_scheduler %q: want %q or %q", t.HostScheduler, HostFIFO, HostShared)
 	}
 	if len(t.DiskLoad) > 0 {
 		switch {

@@ -39,7 +39,9 @@ type World struct {
 
 	msgs     []msgSlot
 	freeMsgs []int32
-	pre      predecoder
+	// coreDoneBuf is scratch for the shared cores' finished jobs.
+	coreDoneBuf []coreJob
+	pre         predecoder
 
 	writeRate float64
 	writeSeq  uint64
@@ -299,6 +301,8 @@ func (w *World) dispatch(ev event) {
 		w.fed.sample(w)
 	case evChurn:
 		w.churnStep(int(ev.arg), int(ev.node))
+	case evCoreDone:
+		w.coreDone(ev.arg)
 	}
 }
 

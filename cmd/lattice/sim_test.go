@@ -79,9 +79,11 @@ func TestSimValidate(t *testing.T) {
 	code := run(context.Background(), []string{"sim", "validate", "--members", "3", "--writes", "8", "--out", dir}, &out, &errOut)
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "MEMBERS")
-	assert.Regexp(t, `\n3 +\d channels +[0-9.]+ ms`, out.String())
-	assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +[0-9.]+ ms`, out.String())
-	assert.Regexp(t, `\n3 +by load, 3 levels +[0-9.]+ ms`, out.String())
+	for _, sched := range []string{"fifo", "shared"} {
+		assert.Regexp(t, `\n3 +\d channels +`+sched+` +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +`+sched+` +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +by load, 3 levels +`+sched+` +[0-9.]+ ms`, out.String())
+	}
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
 	require.NoError(t, err)
@@ -94,8 +96,9 @@ func TestSimValidate(t *testing.T) {
 				P99    float64 `json:"convergence_p99_seconds"`
 			} `json:"real"`
 			Sims []struct {
-				Model string `json:"disk_model"`
-				Sim   struct {
+				Model     string `json:"disk_model"`
+				Scheduler string `json:"host_scheduler"`
+				Sim       struct {
 					Writes int     `json:"writes"`
 					P99    float64 `json:"convergence_p99_seconds"`
 				} `json:"sim"`
@@ -114,9 +117,10 @@ func TestSimValidate(t *testing.T) {
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
-	require.Len(t, rep.Rows[0].Sims, 3)
-	for i, model := range []string{"channels", "journal", "load"} {
+	require.Len(t, rep.Rows[0].Sims, 6)
+	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load"} {
 		assert.Equal(t, model, rep.Rows[0].Sims[i].Model)
+		assert.Equal(t, map[bool]string{false: "fifo", true: "shared"}[i >= 3], rep.Rows[0].Sims[i].Scheduler)
 		assert.Positive(t, rep.Rows[0].Sims[i].Sim.Writes)
 		assert.Positive(t, rep.Rows[0].Sims[i].Sim.P99)
 	}

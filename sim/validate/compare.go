@@ -32,16 +32,15 @@ type Row struct {
 	// RealCommits is how the real members' stores committed (not
 	// modelled by the simulator: see BENCHMARKS.md, validation).
 	RealCommits CommitStats `json:"real_commits"`
-	// Sims is the simulated side under each disk model, in DiskModels
-	// order.
+	// Sims is the simulated side under each host model, in Models order.
 	Sims []SimRow `json:"sims"`
 }
 
-// SimRow is the simulated side under one disk model and its agreement
+// SimRow is the simulated side under one host model and its agreement
 // with the real side.
 type SimRow struct {
-	Model DiskModel `json:"disk_model"`
-	Sim   Side      `json:"sim"`
+	Model
+	Sim Side `json:"sim"`
 	// P50Diff and P99Diff are (sim - real) / real.
 	P50Diff float64 `json:"p50_diff"`
 	P99Diff float64 `json:"p99_diff"`
@@ -79,17 +78,36 @@ const (
 	DiskLoad DiskModel = "load"
 )
 
-// DiskModels are the disk models Compare simulates, in order.
-var DiskModels = []DiskModel{DiskChannels, DiskJournal, DiskLoad}
+// Model is how the simulated side models the host: its disk and the
+// order its shared cores serve members in (sim.HostFIFO or
+// sim.HostShared).
+type Model struct {
+	Disk      DiskModel `json:"disk_model"`
+	Scheduler string    `json:"host_scheduler"`
+}
+
+func (m Model) String() string { return string(m.Disk) + " disk, " + m.Scheduler + " cores" }
+
+// Models are the host models Compare simulates, in order: every disk
+// model, first with FIFO cores, then with shared ones.
+var Models = func() []Model {
+	var ms []Model
+	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
+		for _, d := range []DiskModel{DiskChannels, DiskJournal, DiskLoad} {
+			ms = append(ms, Model{Disk: d, Scheduler: sched})
+		}
+	}
+	return ms
+}()
 
 // ScenarioName is the built-in scenario modelling the real workload.
 const ScenarioName = "validation"
 
 // RunSim runs the validation scenario at n members in the simulator; with
 // cal, its machine model (process_delay, process_sigma, process_cpu,
-// host_cores, and disk_channels, disk_commit_per_write or disk_load by
-// model) is replaced by the measured one.
-func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model DiskModel) (Side, error) {
+// host_cores, host_scheduler, and disk_channels, disk_commit_per_write or
+// disk_load by model) is replaced by the measured one.
+func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Model) (Side, error) {
 	sc, err := sim.LoadScenario(ScenarioName)
 	if err != nil {
 		return Side{}, err
@@ -103,7 +121,8 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Dis
 		sc.Topology.ProcessCPU = time.Duration(cal.CPUPerMessageSeconds * 1e9)
 		sc.Topology.HostCores = cal.Cores
 		sc.Topology.DiskChannels = 0
-		switch model {
+		sc.Topology.HostScheduler = model.Scheduler
+		switch model.Disk {
 		case DiskChannels:
 			sc.Topology.DiskChannels = cal.DiskChannels
 		case DiskJournal:
@@ -111,7 +130,7 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Dis
 		case DiskLoad:
 			sc.Topology.DiskLoad = cal.DiskLoad
 		default:
-			return Side{}, fmt.Errorf("disk model %q: want one of %v", model, DiskModels)
+			return Side{}, fmt.Errorf("disk model %q: want %s, %s or %s", model.Disk, DiskChannels, DiskJournal, DiskLoad)
 		}
 	}
 	start := time.Now()
@@ -128,7 +147,7 @@ const CalibrationSamples = 300
 // Compare measures this machine (Calibrate), runs the workload on
 // cfg.Members real members, then in the simulator calibrated with the
 // measurement at the same member count and seed, once with each of
-// DiskModels, and returns the row.
+// Models, and returns the row.
 func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if err := cfg.validate(); err != nil {
 		return Row{}, fmt.Errorf("validation run: %w", err)
@@ -147,10 +166,10 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
 		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
-	for _, model := range DiskModels {
+	for _, model := range Models {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {
-			return row, fmt.Errorf("simulation, %s disk: %w", model, err)
+			return row, fmt.Errorf("simulation, %s: %w", model, err)
 		}
 		sr := SimRow{Model: model, Sim: s}
 		sr.P50Diff, sr.P99Diff, sr.Within = agreement(s, row.Real)
