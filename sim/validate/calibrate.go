@@ -43,8 +43,10 @@ type Calibration struct {
 	// JournalPerWriteSeconds is what each write adds to a group commit.
 	JournalWriters         int     `json:"journal_probe_writers"`
 	JournalPerWriteSeconds float64 `json:"journal_per_write_seconds"`
-	// DiskLoad is the synced-write latency by concurrent writers.
+	// DiskLoad is the synced-write latency by concurrent writers, each
+	// level's quantiles the mean over DiskLoadPasses measurements.
 	DiskLoad             []sim.DiskLoadLevel `json:"disk_load"`
+	DiskLoadPasses       int                 `json:"disk_load_passes"`
 	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
 	Cores                int                 `json:"cores"`
 	Samples              int                 `json:"samples"`
@@ -92,7 +94,7 @@ func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibrat
 		Samples:          len(ds),
 	}
 
-	cal.DiskLoad = append(cal.DiskLoad, loadLevel(1, ds))
+	cal.DiskLoad, cal.DiskLoadPasses = append(cal.DiskLoad, loadLevel(1, ds)), 1
 	throughput := map[int]float64{1: one}
 	for k := 2; ; k *= 2 {
 		k = min(k, journalWriters)
@@ -123,6 +125,30 @@ func Calibrate(ctx context.Context, dir string, n, journalWriters int) (Calibrat
 	cal.JournalWriters = k
 	cal.JournalPerWriteSeconds = min(cal.SyncedWriteSeconds, max(1e-6, per))
 	return cal, nil
+}
+
+// RemeasureDiskLoad measures the disk by load again at the same levels,
+// n writes per writer in stores under dir, and makes each level's
+// quantiles the mean of all its measurements so far. The disk's latency
+// under load drifts from minute to minute (BENCHMARKS.md, validation):
+// Compare measures it before and after the real run, which lies between.
+func (c *Calibration) RemeasureDiskLoad(ctx context.Context, dir string, n int) error {
+	passes := float64(max(1, c.DiskLoadPasses))
+	for _, l := range c.DiskLoad {
+		lat, _, err := concurrentWrites(ctx, filepath.Join(dir, "load-again-"+strconv.Itoa(l.Writers)), l.Writers, n)
+		if err != nil {
+			return err
+		}
+		again := loadLevel(l.Writers, lat)
+		if len(l.Quantiles) != len(again.Quantiles) {
+			return fmt.Errorf("calibration: %d writers: %d quantiles, want %d", l.Writers, len(l.Quantiles), len(again.Quantiles))
+		}
+		for j := range l.Quantiles {
+			l.Quantiles[j] = time.Duration((float64(l.Quantiles[j])*passes + float64(again.Quantiles[j])) / (passes + 1))
+		}
+	}
+	c.DiskLoadPasses = int(passes) + 1
+	return nil
 }
 
 // concurrentWrites runs writers concurrent stores under dir, n synced

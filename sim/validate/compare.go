@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"path/filepath"
+
 	"time"
 
 	"github.com/lattice-federation/lattice/sim"
@@ -163,6 +165,9 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	if real.Messages > 0 {
 		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
+	}
+	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
+		return Row{}, err
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
 		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}

@@ -3,6 +3,7 @@ package validate
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -59,6 +60,7 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Greater(t, row.Calibration.JournalPerWriteSeconds, 0.0)
 	require.LessOrEqual(t, row.Calibration.JournalPerWriteSeconds, row.Calibration.SyncedWriteSeconds)
 	require.Equal(t, []int{1, 2, 4}, levelWriters(row.Calibration.DiskLoad), "the disk was measured up to the run's member count")
+	require.Equal(t, 2, row.Calibration.DiskLoadPasses, "before and after the real run")
 	sides := []Side{row.Real}
 	require.Len(t, row.Sims, 6, "three disk models, each with FIFO and shared cores")
 	for i, s := range row.Sims {
@@ -125,6 +127,18 @@ func TestCalibrate(t *testing.T) {
 	require.Greater(t, cal.JournalPerWriteSeconds, 0.0)
 	require.LessOrEqual(t, cal.JournalPerWriteSeconds, cal.SyncedWriteSeconds)
 	require.Equal(t, []int{1, 2, 3}, levelWriters(cal.DiskLoad))
+	require.Equal(t, 1, cal.DiskLoadPasses)
+	for _, l := range cal.DiskLoad {
+		require.Len(t, l.Quantiles, DiskLoadQuantiles)
+		require.Positive(t, l.Quantiles[0])
+		require.IsNonDecreasing(t, l.Quantiles)
+	}
+	// Measured again, each level is the mean of both passes.
+	before := slices.Clone(cal.DiskLoad[2].Quantiles)
+	require.NoError(t, cal.RemeasureDiskLoad(context.Background(), t.TempDir(), 40))
+	require.Equal(t, 2, cal.DiskLoadPasses)
+	require.Equal(t, []int{1, 2, 3}, levelWriters(cal.DiskLoad))
+	require.NotEqual(t, before, cal.DiskLoad[2].Quantiles, "the second pass moved the quantiles")
 	for _, l := range cal.DiskLoad {
 		require.Len(t, l.Quantiles, DiskLoadQuantiles)
 		require.Positive(t, l.Quantiles[0])
