@@ -197,7 +197,9 @@ func (w *World) allocMsg(s msgSlot) int32 {
 // the receiver has processed everything before it, plus its own
 // processing time: computation (Topology.ProcessCPU, on shared host
 // cores when HostCores is set), then the durable write (ProcessDelay,
-// ProcessSigma, on a shared disk when DiskChannels is set).
+// ProcessSigma, on the disk model the topology chose). With FIFO cores
+// both are scheduled here; with shared cores the message waits in the
+// member's inbox until its loop takes it (startNext).
 func (w *World) arrive(to int32, slot int32) {
 	m := w.members[to]
 	if !w.nw.processing() || (w.nw.shared != nil && (!m.alive || w.msgs[slot].gen != m.gen)) {

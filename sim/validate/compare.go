@@ -23,6 +23,11 @@ type Side struct {
 	MaxSeconds              float64 `json:"convergence_max_seconds"`
 	BytesPerMemberPerSecond float64 `json:"bytes_per_member_per_second"`
 	WallSeconds             float64 `json:"wall_seconds"`
+	// MessagesPerWrite is anti-entropy messages per write per member,
+	// over the whole measured run (repairs included): how much work the
+	// protocol did, which faster convergence lowers (fewer redundant
+	// pushes).
+	MessagesPerWrite float64 `json:"messages_per_write_per_member"`
 }
 
 // Row is the comparison at one member count.
@@ -57,8 +62,11 @@ type Report struct {
 	Rows      []Row   `json:"rows"`
 }
 
-func sideOf(lat []float64, bytesPerMember, wall float64) Side {
+func sideOf(lat []float64, bytesPerMember, wall float64, members int, messages float64) Side {
 	s := Side{Writes: len(lat), BytesPerMemberPerSecond: bytesPerMember, WallSeconds: wall}
+	if len(lat) > 0 && members > 0 {
+		s.MessagesPerWrite = messages / float64(len(lat)) / float64(members)
+	}
 	if len(lat) > 0 {
 		s.P50Seconds = sim.Quantile(lat, 0.50)
 		s.P99Seconds = sim.Quantile(lat, 0.99)
@@ -140,7 +148,7 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 	if err != nil {
 		return Side{}, err
 	}
-	return sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds()), nil
+	return sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(res.Summary.Messages)), nil
 }
 
 // CalibrationSamples is how many synced writes Compare times.
@@ -170,7 +178,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 		return Row{}, err
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
-		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds())}
+		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)}
 	for _, model := range Models {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {

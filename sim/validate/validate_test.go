@@ -72,6 +72,8 @@ func TestCompareSideBySide(t *testing.T) {
 		sides = append(sides, s.Sim)
 	}
 	for _, s := range sides {
+		require.Greater(t, s.MessagesPerWrite, 1.0, "every member receives a write at least once")
+		require.Less(t, s.MessagesPerWrite, 1000.0)
 		require.Greater(t, s.P50Seconds, 0.0)
 		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
 		require.GreaterOrEqual(t, s.MaxSeconds, s.P99Seconds)
