@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-
 	"time"
 
 	"github.com/lattice-federation/lattice/sim"
@@ -39,7 +38,7 @@ type Row struct {
 	// RealCommits is how the real members' stores committed (not
 	// modelled by the simulator: see BENCHMARKS.md, validation).
 	RealCommits CommitStats `json:"real_commits"`
-	// Sims is the simulated side under each host model, in Models order.
+	// Sims is the simulated side under each host model, in Models() order.
 	Sims []SimRow `json:"sims"`
 }
 
@@ -98,9 +97,9 @@ type Model struct {
 
 func (m Model) String() string { return string(m.Disk) + " disk, " + m.Scheduler + " cores" }
 
-// Models are the host models Compare simulates, in order: every disk
+// Models returns the host models Compare simulates, in order: every disk
 // model, first with FIFO cores, then with shared ones.
-var Models = func() []Model {
+func Models() []Model {
 	var ms []Model
 	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
 		for _, d := range []DiskModel{DiskChannels, DiskJournal, DiskLoad} {
@@ -108,7 +107,7 @@ var Models = func() []Model {
 		}
 	}
 	return ms
-}()
+}
 
 // ScenarioName is the built-in scenario modelling the real workload.
 const ScenarioName = "validation"
@@ -174,12 +173,12 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if real.Messages > 0 {
 		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
 	}
+	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
 		return Row{}, err
 	}
-	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits,
-		Real: sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)}
-	for _, model := range Models {
+	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits, Real: realSide}
+	for _, model := range Models() {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {
 			return row, fmt.Errorf("simulation, %s: %w", model, err)

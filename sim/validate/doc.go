@@ -3,7 +3,9 @@
 // loopback, each with its own badger-backed crdt.Store and memberlist) and
 // in the simulator (the built-in "validation" scenario, which models the
 // same workload), and reports write-to-every-member convergence p50/p99
-// from both side by side.
+// from both side by side. The simulated side's machine model is measured
+// on every run (calibrate.go) and the simulation runs once per host model
+// (Models: three disk models, each with FIFO and with shared cores).
 //
 // The workload is the one of gossip's BenchmarkConvergence: sequential
 // writes to one object at a random member, each issued a gap after the

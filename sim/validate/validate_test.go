@@ -64,7 +64,7 @@ func TestCompareSideBySide(t *testing.T) {
 	sides := []Side{row.Real}
 	require.Len(t, row.Sims, 6, "three disk models, each with FIFO and shared cores")
 	for i, s := range row.Sims {
-		require.Equal(t, Models[i], s.Model)
+		require.Equal(t, Models()[i], s.Model)
 		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
 		require.InDelta(t, (s.Sim.P50Seconds-row.Real.P50Seconds)/row.Real.P50Seconds, s.P50Diff, 1e-12)
 		require.InDelta(t, (s.Sim.P99Seconds-row.Real.P99Seconds)/row.Real.P99Seconds, s.P99Diff, 1e-12)
