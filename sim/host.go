@@ -59,9 +59,8 @@ func (h *sharedCores) remove(now int64, member int32, removed []coreJob) []coreJ
 // order they started.
 func (h *sharedCores) finish(now int64, done []coreJob) []coreJob {
 	h.advance(now)
-	var out []coreJob
-	h.jobs = deleteJobs(h.jobs, func(j coreJob) bool { return j.left <= 0.5 }, &out)
-	return append(done, out...)
+	h.jobs = deleteJobs(h.jobs, func(j coreJob) bool { return j.left <= 0.5 }, &done)
+	return done
 }
 
 // next is when the first job in computation will be done (false: none).

@@ -63,10 +63,8 @@ type Report struct {
 
 func sideOf(lat []float64, bytesPerMember, wall float64, members int, messages float64) Side {
 	s := Side{Writes: len(lat), BytesPerMemberPerSecond: bytesPerMember, WallSeconds: wall}
-	if len(lat) > 0 && members > 0 {
-		s.MessagesPerWrite = messages / float64(len(lat)) / float64(members)
-	}
 	if len(lat) > 0 {
+		s.MessagesPerWrite = messages / float64(len(lat)) / float64(max(1, members))
 		s.P50Seconds = sim.Quantile(lat, 0.50)
 		s.P99Seconds = sim.Quantile(lat, 0.99)
 		s.MaxSeconds = lat[len(lat)-1]
