@@ -113,7 +113,7 @@ type Store struct {
 	failed       error
 	closed       bool
 
-	lastMeta []byte
+	meta MetaTracker // decides which batches need a synced write
 	// commitObs hears of every batch commit (see ObserveCommits).
 	commitObs atomic.Pointer[CommitObserver]
 }
@@ -236,7 +236,7 @@ func (s *Store) load() error {
 					return fmt.Errorf("corrupt store metadata record %q: %w", k, err)
 				}
 				meta = m
-				s.lastMeta = v
+				s.meta.Restore(v)
 			default:
 				return fmt.Errorf("unexpected record %q", k)
 			}
@@ -462,17 +462,13 @@ func (s *Store) persist(updates []Update, meta Meta) (bool, error) {
 			}
 		}
 	}
-	rec, err := encodeMeta(meta)
-	if err != nil {
-		return false, fmt.Errorf("encode meta: %w", err)
-	}
-	if !dirty && string(rec) == string(s.lastMeta) {
-		return false, nil
+	rec, need, err := s.meta.Record(meta, dirty)
+	if err != nil || !need {
+		return false, err
 	}
 	if err := set([]byte(keyMeta), rec); err != nil {
 		return false, fmt.Errorf("write meta: %w", err)
 	}
-	s.lastMeta = rec
 	if err := txn.Commit(); err != nil {
 		return false, err
 	}

@@ -20,6 +20,7 @@ const (
 	evFedCreate
 	evFedSample
 	evCoreDone
+	evRelease
 )
 
 // event is one scheduled occurrence. It is a small value type kept in a

@@ -85,6 +85,46 @@ func TestSharedHostScheduler(t *testing.T) {
 	assert.Positive(t, sa["replicas_below_desired_seconds"])
 }
 
+// With disk_writes "changed" a message takes a durable write only where a
+// store would make one: duplicates of what a member holds write nothing,
+// yet every write still reaches every member durably.
+func TestDiskWritesChanged(t *testing.T) {
+	run := func(writes string, name string, members int, d time.Duration) *Scenario {
+		sc := scenario(t, name, members, d)
+		sc.Topology.ProcessCPU = 300 * time.Microsecond
+		sc.Topology.ProcessDelay = 2 * time.Millisecond
+		sc.Topology.HostCores = 2
+		sc.Topology.HostScheduler = HostShared
+		sc.Topology.DiskWrites = writes
+		require.NoError(t, sc.Validate())
+		return sc
+	}
+	every, err := Run(t.Context(), run(DiskWritesEvery, "validation", 10, 20*time.Second), RunOptions{})
+	require.NoError(t, err)
+	changed, err := Run(t.Context(), run(DiskWritesChanged, "validation", 10, 20*time.Second), RunOptions{})
+	require.NoError(t, err)
+	for _, res := range []Result{every, changed} {
+		require.Greater(t, res.Summary.Writes, 20)
+		// The last write may still be spreading when the run ends.
+		assert.GreaterOrEqual(t, res.Summary.ConvergedWrites, res.Summary.Writes-1)
+		assert.Zero(t, res.Summary.ProtocolErrors)
+	}
+	// Every message handled is written under "every"; under "changed"
+	// each write is written at least once by each of the 9 receivers.
+	assert.InDelta(t, float64(every.Summary.Messages), float64(every.Summary.DurableWrites), float64(every.Summary.Messages)/20)
+	assert.GreaterOrEqual(t, changed.Summary.DurableWrites, uint64(9*changed.Summary.ConvergedWrites))
+	assert.Less(t, float64(changed.Summary.DurableWrites)/float64(changed.Summary.Messages), 0.9,
+		"duplicates and unchanged acks write nothing")
+	assert.Less(t, changed.Summary.ConvergenceP50Seconds, every.Summary.ConvergenceP50Seconds, "fewer writes to wait for")
+
+	fail := run(DiskWritesChanged, "member-failure", 10, 40*time.Second)
+	fail.Events[0].At = 20 * time.Second
+	a, b := runTo(t, fail), runTo(t, fail)
+	sa := deterministicSummary(t, a)
+	assert.Equal(t, sa, deterministicSummary(t, b))
+	assert.Equal(t, float64(3), sa["deaths_detected"], "crashes drop held messages")
+}
+
 func TestHostSchedulerValidation(t *testing.T) {
 	sc := scenario(t, "validation", 5, time.Second)
 	sc.Topology.HostScheduler = "lifo"
@@ -96,4 +136,8 @@ func TestHostSchedulerValidation(t *testing.T) {
 	require.ErrorContains(t, sc.Validate(), "needs host_cores and process_cpu")
 	sc.Topology.HostScheduler = HostFIFO
 	require.NoError(t, sc.Validate())
+	sc.Topology.DiskWrites = DiskWritesChanged
+	require.ErrorContains(t, sc.Validate(), `disk_writes "changed" needs host_scheduler "shared"`)
+	sc.Topology.DiskWrites = "some"
+	require.ErrorContains(t, sc.Validate(), `want "every" or "changed"`)
 }

@@ -36,11 +36,24 @@ type member struct {
 	// scheduler: the messages waiting, and whether one is being handled.
 	inbox []int32
 	busy  bool
+	// Under Topology.DiskWrites "changed": meta decides, by the store's
+	// rule, whether a handled message takes a durable write, and held is
+	// the handled message waiting for it.
+	meta crdt.MetaTracker
+	held heldMsg
 
 	peers      []int32 // anti-entropy peers (see peers.go)
 	peersDirty bool
 
 	ctl *controller // federation controller model, when the scenario has one
+}
+
+// heldMsg is a message its member has applied whose replies and delivery
+// wait for the durable write (Topology.DiskWrites "changed").
+type heldMsg struct {
+	msg    crdt.Message
+	update crdt.Update
+	out    []gossip.Envelope
 }
 
 // recordingReplica adapts a crdt.Replica to gossip.Replica like
@@ -221,31 +234,80 @@ func (w *World) arrive(to int32, slot int32) {
 // deliver hands a message to its receiver's Sync, as gossip.Node.receive
 // does, then records which tracked writes it applied.
 func (w *World) deliver(to int32, slot int32) {
-	s := w.msgs[slot]
-	w.freeMsg(slot)
 	m := w.members[to]
-	if !m.alive || s.gen != m.gen {
+	if s := w.msgs[slot]; !m.alive || s.gen != m.gen {
+		w.freeMsg(slot)
 		return // the receiver crashed or restarted meanwhile
 	}
 	if w.nw.shared != nil {
 		defer w.startNext(m) // the member's loop moves on to its next message
 	}
-	if !w.nw.sameSide(s.from, to) {
-		return // cut off meanwhile
+	msg, out, ok := w.receive(m, slot)
+	if !ok {
+		return
+	}
+	w.noteApplied(m, msg)
+	w.sendAll(m, out)
+	w.scheduleTick(m)
+}
+
+// receive frees slot and hands its message to m's Sync; ok is false when
+// m no longer takes it (crashed, restarted or cut off meanwhile) or it
+// does not decode.
+func (w *World) receive(m *member, slot int32) (crdt.Message, []gossip.Envelope, bool) {
+	s := w.msgs[slot]
+	w.freeMsg(slot)
+	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, m.idx) {
+		return nil, nil, false
 	}
 	msg, err := w.pre.decode(s.job, s.wire)
 	if err != nil {
 		w.met.syncErrors++
-		return
+		return nil, nil, false
 	}
 	m.rep.last = crdt.Update{}
 	out, err := m.sync.Receive(toTime(w.eng.now), msg)
 	if err != nil && !errors.Is(err, crdt.ErrUnknownSession) {
 		w.met.syncErrors++
 	}
-	w.noteApplied(m, msg)
-	w.sendAll(m, out)
+	return msg, out, true
+}
+
+// applyHeld applies a message whose computation has ended (Topology.
+// DiskWrites "changed") and holds its replies until the durable write the
+// store would make for it, if any: then release delivers them.
+func (w *World) applyHeld(m *member, slot int32) {
+	msg, out, ok := w.receive(m, slot)
+	if !ok {
+		w.startNext(m)
+		return
+	}
+	m.held = heldMsg{msg: msg, update: m.rep.last, out: out}
+	need, err := m.meta.Batch(m.rep.r.Meta(), m.rep.last)
+	if err != nil {
+		w.met.syncErrors++
+	}
+	if !need {
+		w.release(m.idx, m.gen)
+		return
+	}
+	w.eng.Schedule(w.nw.write(w.rng, w.eng.now, w.eng.now), evRelease, m.idx, m.gen)
+}
+
+// release completes m's held message once it is durable: its tracked
+// writes count as applied, its replies go out and m's loop moves on.
+func (w *World) release(to int32, gen int64) {
+	m := w.members[to]
+	if !m.alive || m.gen != gen {
+		return // crashed meanwhile: the replies are lost with the process
+	}
+	h := m.held
+	m.held = heldMsg{}
+	m.rep.last = h.update
+	w.noteApplied(m, h.msg)
+	w.sendAll(m, h.out)
 	w.scheduleTick(m)
+	w.startNext(m)
 }
 
 func (w *World) freeMsg(slot int32) {
@@ -283,6 +345,10 @@ func (w *World) coreDone(version int64) {
 	}
 	w.coreDoneBuf = h.finish(w.eng.now, w.coreDoneBuf[:0])
 	for _, j := range w.coreDoneBuf {
+		if w.nw.writesChanged {
+			w.applyHeld(w.members[j.member], j.slot)
+			continue
+		}
 		w.eng.Schedule(w.nw.write(w.rng, w.eng.now, w.eng.now), evDeliver, j.member, int64(j.slot))
 	}
 	w.scheduleCoreDone()
@@ -298,6 +364,7 @@ func (w *World) dropLoop(m *member) {
 		w.freeMsg(slot)
 	}
 	m.inbox, m.busy = m.inbox[:0], false
+	m.held = heldMsg{}
 	w.coreDoneBuf = w.nw.shared.remove(w.eng.now, m.idx, w.coreDoneBuf[:0])
 	for _, j := range w.coreDoneBuf {
 		w.freeMsg(j.slot)

@@ -23,6 +23,10 @@ type network struct {
 	journal  *journal     // shared journal with group commit (nil: none)
 	loaded   *loadedDisk  // shared disk with measured latency by load (nil: none)
 	shared   *sharedCores // host cores under processor sharing (nil: FIFO cores)
+	// writesChanged: only messages that change what a store keeps take a
+	// durable write (Topology.DiskWrites "changed").
+	writesChanged bool
+	writes        uint64 // durable writes made
 }
 
 // servers is a FIFO pool of identical servers: when each is next free.
@@ -90,7 +94,7 @@ func newLinkModel(l Link) linkModel {
 func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	n := len(t.Regions)
 	nw := &network{nRegions: n, links: make([]linkModel, n*n), process: int64(t.ProcessDelay), procSig: t.ProcessSigma,
-		cpu: int64(t.ProcessCPU), side: make([]int32, members)}
+		cpu: int64(t.ProcessCPU), side: make([]int32, members), writesChanged: t.DiskWrites == DiskWritesChanged}
 	if t.HostCores > 0 {
 		nw.cores = make(servers, t.HostCores)
 	}
@@ -166,6 +170,7 @@ func (nw *network) handle(rng *rand.Rand, now, ready int64) int64 {
 // at start on the disk model the topology chose, and returns when it is
 // done.
 func (nw *network) write(rng *rand.Rand, now, start int64) int64 {
+	nw.writes++
 	switch {
 	case nw.loaded != nil:
 		return nw.loaded.commit(rng, now, start)

@@ -108,6 +108,9 @@ type Summary struct {
 	ReadyReplicasAtEnd          int32    `json:"ready_replicas_at_end"`
 	ReplicasBelowDesiredSeconds float64  `json:"replicas_below_desired_seconds"`
 	ProtocolErrors              uint64   `json:"protocol_errors"`
+	// DurableWrites is how many synced writes the members' modelled disks
+	// made (0 without a two-step processing model).
+	DurableWrites uint64 `json:"durable_writes,omitempty"`
 
 	WallSeconds     float64 `json:"wall_seconds"`
 	EventsPerSecond float64 `json:"events_per_second"`
@@ -147,6 +150,7 @@ func (w *World) Summary() Summary {
 		DesiredReplicas:          w.met.desired,
 		ReadyReplicasAtEnd:       w.met.lastReady,
 		ProtocolErrors:           w.met.syncErrors,
+		DurableWrites:            w.nw.writes,
 	}
 	if w.partial {
 		s.PeerView = w.peerView

@@ -140,12 +140,27 @@ type Topology struct {
 	// It replaces ProcessDelay and ProcessSigma; not with DiskChannels or
 	// DiskCommitPerWrite; needs ProcessCPU.
 	DiskLoad []DiskLoadLevel `yaml:"disk_load"`
+	// DiskWrites is which handled messages take a durable write: "every"
+	// (the default) charges one to each; "changed" charges one only to a
+	// message after which the member's store would make a synced write
+	// (crdt.MetaTracker: a document, the delta buffer or the replica's
+	// metadata changed; a duplicate delta writes nothing). "changed"
+	// applies a message when its computation ends, then holds its replies
+	// and its delivery until the write is durable, as a store does; it
+	// needs host_scheduler "shared".
+	DiskWrites string `yaml:"disk_writes"`
 }
 
 // Topology.HostScheduler values.
 const (
 	HostFIFO   = "fifo"
 	HostShared = "shared"
+)
+
+// Topology.DiskWrites values.
+const (
+	DiskWritesEvery   = "every"
+	DiskWritesChanged = "changed"
 )
 
 // Region is a group of members; Weight is its share of members.
@@ -485,6 +500,15 @@ func (sc *Scenario) Validate() error {
 		}
 	default:
 		return fmt.Errorf("host_scheduler %q: want %q or %q", t.HostScheduler, HostFIFO, HostShared)
+	}
+	switch t.DiskWrites {
+	case "", DiskWritesEvery:
+	case DiskWritesChanged:
+		if t.HostScheduler != HostShared {
+			return fmt.Errorf("disk_writes %q needs host_scheduler %q", t.DiskWrites, HostShared)
+		}
+	default:
+		return fmt.Errorf("disk_writes %q: want %q or %q", t.DiskWrites, DiskWritesEvery, DiskWritesChanged)
 	}
 	if len(t.DiskLoad) > 0 {
 		switch {

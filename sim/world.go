@@ -303,6 +303,8 @@ func (w *World) dispatch(ev event) {
 		w.churnStep(int(ev.arg), int(ev.node))
 	case evCoreDone:
 		w.coreDone(ev.arg)
+	case evRelease:
+		w.release(ev.node, ev.arg)
 	}
 }
 
@@ -348,6 +350,7 @@ func (w *World) write() {
 	if u.Entry != nil && len(u.Entry.Dots) == 1 {
 		w.track(o, u.Entry.Dots[0])
 	}
+	w.localCommit(m, u)
 	if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
 		w.scheduleNextWrite(w.eng.now) // converged at once (no other member)
 	}
@@ -357,13 +360,27 @@ func (w *World) write() {
 
 // localWrite is a write by the federation controller of member m.
 func (w *World) localWrite(m *member, key crdt.Key, val []byte) error {
-	_, err := m.rep.r.Put(key, val, crdt.PutOptions{})
+	u, err := m.rep.r.Put(key, val, crdt.PutOptions{})
 	if err != nil {
 		return fmt.Errorf("member %s put %s: %w", m.name, key, err)
 	}
+	w.localCommit(m, u)
 	m.sync.Notify(toTime(w.eng.now))
 	w.scheduleTick(m)
 	return nil
+}
+
+// localCommit notes a local Put's commit under Topology.DiskWrites
+// "changed": it writes the metadata, so the member's next message is
+// compared with that, as its store's would be. (The Put itself takes no
+// modelled time: the workload measures from its start.)
+func (w *World) localCommit(m *member, u crdt.Update) {
+	if !w.nw.writesChanged {
+		return
+	}
+	if _, err := m.meta.Batch(m.rep.r.Meta(), u); err != nil {
+		w.met.syncErrors++
+	}
 }
 
 func (w *World) randomAlive() int32 {

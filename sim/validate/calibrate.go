@@ -31,6 +31,9 @@ import (
 //   - the synced-write latency at several loads (disk_load): the
 //     latencies of 1, 2, 4, ... and as many concurrent writers as the run
 //     has members, as quantiles;
+//   - the synced-commit latency by load as the real run's stores saw it
+//     (RunDiskLoad, for the disk model "run"): each commit's duration by
+//     how many were in flight when it began;
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
@@ -47,6 +50,7 @@ type Calibration struct {
 	// level's quantiles the mean over DiskLoadPasses measurements.
 	DiskLoad             []sim.DiskLoadLevel `json:"disk_load"`
 	DiskLoadPasses       int                 `json:"disk_load_passes"`
+	RunDiskLoad          []sim.DiskLoadLevel `json:"run_disk_load"`
 	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
 	Cores                int                 `json:"cores"`
 	Samples              int                 `json:"samples"`

@@ -83,6 +83,9 @@ const (
 	// DiskLoad: latencies drawn from those measured at the load the disk
 	// is under (disk_load).
 	DiskLoad DiskModel = "load"
+	// DiskRun: latencies drawn as for DiskLoad, from the real run's own
+	// synced commits by load (Calibration.RunDiskLoad).
+	DiskRun DiskModel = "run"
 )
 
 // Model is how the simulated side models the host: its disk and the
@@ -91,18 +94,29 @@ const (
 type Model struct {
 	Disk      DiskModel `json:"disk_model"`
 	Scheduler string    `json:"host_scheduler"`
+	// Writes is which messages take a durable write (sim.DiskWritesEvery
+	// or sim.DiskWritesChanged).
+	Writes string `json:"disk_writes"`
 }
 
-func (m Model) String() string { return string(m.Disk) + " disk, " + m.Scheduler + " cores" }
+func (m Model) String() string {
+	return string(m.Disk) + " disk, " + m.Scheduler + " cores, " + m.Writes + " message writes"
+}
 
-// Models returns the host models Compare simulates, in order: every disk
-// model, first with FIFO cores, then with shared ones.
+// Models returns the host models Compare simulates, in order: every
+// measured-probe disk model, first with FIFO cores, then with shared ones,
+// a durable write for every message; then the disk by load, from the probe
+// and from the real run's commits, on shared cores with a durable write
+// only where a store makes one.
 func Models() []Model {
 	var ms []Model
 	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
 		for _, d := range []DiskModel{DiskChannels, DiskJournal, DiskLoad} {
-			ms = append(ms, Model{Disk: d, Scheduler: sched})
+			ms = append(ms, Model{Disk: d, Scheduler: sched, Writes: sim.DiskWritesEvery})
 		}
+	}
+	for _, d := range []DiskModel{DiskLoad, DiskRun} {
+		ms = append(ms, Model{Disk: d, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged})
 	}
 	return ms
 }
@@ -129,6 +143,7 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 		sc.Topology.HostCores = cal.Cores
 		sc.Topology.DiskChannels = 0
 		sc.Topology.HostScheduler = model.Scheduler
+		sc.Topology.DiskWrites = model.Writes
 		switch model.Disk {
 		case DiskChannels:
 			sc.Topology.DiskChannels = cal.DiskChannels
@@ -136,8 +151,13 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 			sc.Topology.DiskCommitPerWrite = time.Duration(cal.JournalPerWriteSeconds * 1e9)
 		case DiskLoad:
 			sc.Topology.DiskLoad = cal.DiskLoad
+		case DiskRun:
+			if len(cal.RunDiskLoad) == 0 {
+				return Side{}, fmt.Errorf("disk model %q: the real run saw no load level %d times", model.Disk, RunLoadMinSamples)
+			}
+			sc.Topology.DiskLoad = cal.RunDiskLoad
 		default:
-			return Side{}, fmt.Errorf("disk model %q: want %s, %s or %s", model.Disk, DiskChannels, DiskJournal, DiskLoad)
+			return Side{}, fmt.Errorf("disk model %q: want %s, %s, %s or %s", model.Disk, DiskChannels, DiskJournal, DiskLoad, DiskRun)
 		}
 	}
 	start := time.Now()
@@ -171,6 +191,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if real.Messages > 0 {
 		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
 	}
+	cal.RunDiskLoad = real.CommitLoad
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
 		return Row{}, err

@@ -97,6 +97,9 @@ type RealResult struct {
 	// Commits is how the members' stores made their batches durable
 	// during the writes.
 	Commits CommitStats
+	// CommitLoad is the synced commits' latency by concurrency (runLoad):
+	// the disk as the run loaded it.
+	CommitLoad []sim.DiskLoadLevel
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -116,18 +119,31 @@ type CommitStats struct {
 // commitLog collects every member's commits (observers run on each
 // store's committer goroutine).
 type commitLog struct {
+	origin  time.Time
 	mu      sync.Mutex
 	batches int
 	synced  []float64
+	spans   []commitSpan
 }
 
+func newCommitLog() *commitLog { return &commitLog{origin: time.Now()} }
+
 func (l *commitLog) observe(d time.Duration, synced bool) {
+	end := time.Since(l.origin)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.batches++
 	if synced {
 		l.synced = append(l.synced, d.Seconds())
+		l.spans = append(l.spans, commitSpan{start: int64(end - d), end: int64(end)})
 	}
+}
+
+// load is the synced commits so far by load (runLoad).
+func (l *commitLog) load() []sim.DiskLoadLevel {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return runLoad(l.spans, RunLoadMinSamples)
 }
 
 // stats summarises the commits observed so far.
@@ -299,7 +315,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 			}
 		}()
 	}
-	commits := &commitLog{}
+	commits := newCommitLog()
 	for _, m := range members {
 		m.st.ObserveCommits(commits.observe)
 	}
@@ -348,7 +364,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	}
 	res.Messages = sumCounter(members, receivedMetric) - startMsgs
 	res.CPUSeconds = processCPU() - startCPU
-	res.Commits = commits.stats()
+	res.Commits, res.CommitLoad = commits.stats(), commits.load()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

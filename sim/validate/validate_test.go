@@ -62,7 +62,8 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, []int{1, 2, 4}, levelWriters(row.Calibration.DiskLoad), "the disk was measured up to the run's member count")
 	require.Equal(t, 2, row.Calibration.DiskLoadPasses, "before and after the real run")
 	sides := []Side{row.Real}
-	require.Len(t, row.Sims, 6, "three disk models, each with FIFO and shared cores")
+	require.NotEmpty(t, row.Calibration.RunDiskLoad, "the real run's commits were grouped by load")
+	require.Len(t, row.Sims, 8, "three disk models, each with FIFO and shared cores; two with writes where changed")
 	for i, s := range row.Sims {
 		require.Equal(t, Models()[i], s.Model)
 		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
@@ -161,4 +162,48 @@ func TestCalibrate(t *testing.T) {
 	require.ErrorContains(t, err, "at least 10")
 	_, err = Calibrate(context.Background(), t.TempDir(), 40, 1)
 	require.ErrorContains(t, err, "journal probe writers")
+}
+
+// The run's disk by load groups each synced commit by the commits in
+// flight when it began, keeps the loads seen often enough, and falls back
+// to one level in a run too short for any.
+func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
+	ms := int64(time.Millisecond)
+	var spans []commitSpan
+	at := int64(0)
+	for range 300 { // alone: 1 ms
+		spans = append(spans, commitSpan{at, at + ms})
+		at += 10 * ms
+	}
+	for range 300 { // in pairs begun together: 3 ms
+		spans = append(spans, commitSpan{at, at + 3*ms}, commitSpan{at, at + 3*ms})
+		at += 10 * ms
+	}
+	for range 10 { // a rare triple: too few to keep
+		for range 3 {
+			spans = append(spans, commitSpan{at, at + 9*ms})
+		}
+		at += 10 * ms
+	}
+	levels := runLoad(spans, 200)
+	require.Equal(t, []int{1, 2}, levelWriters(levels))
+	for _, q := range levels[0].Quantiles {
+		require.Equal(t, time.Millisecond, q)
+	}
+	for _, q := range levels[1].Quantiles {
+		require.Equal(t, 3*time.Millisecond, q)
+	}
+	sc, err := sim.LoadScenario(ScenarioName)
+	require.NoError(t, err)
+	sc.Topology.DiskLoad, sc.Topology.ProcessCPU, sc.Topology.DiskChannels = levels, time.Millisecond, 0
+	require.NoError(t, sc.Validate(), "the levels make a valid disk_load")
+
+	// A commit that begins as another ends does not overlap it.
+	short := []commitSpan{{0, ms}, {ms, 2 * ms}, {ms, 3 * ms}}
+	levels = runLoad(short, 200)
+	require.Len(t, levels, 1, "no load seen 200 times: one level of everything")
+	require.Equal(t, 2, levels[0].Writers, "at the most frequent load (two commits begun at 1 ms)")
+	require.Equal(t, time.Millisecond, levels[0].Quantiles[0])
+	require.Equal(t, 2*time.Millisecond, levels[0].Quantiles[len(levels[0].Quantiles)-1])
+	require.Nil(t, runLoad(nil, 200))
 }
