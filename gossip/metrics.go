@@ -18,6 +18,10 @@ type Metrics struct {
 	HandshakesRefused prometheus.Counter
 	Rejoins           prometheus.Counter
 	ConvergenceLag    prometheus.Histogram
+	// MessageHandling is the loop's time on one received message: apply,
+	// durable commit and the round it triggers (sends are asynchronous).
+	// A member's inbox drains at this pace.
+	MessageHandling prometheus.Histogram
 }
 
 // NewMetrics creates the gossip metrics and registers them on reg.
@@ -58,9 +62,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time from a write (its HLC) to its arrival here in a delta from a peer.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
+		MessageHandling: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lattice_gossip_message_handling_seconds",
+			Help:    "Time the anti-entropy loop spends on one received message: applying it, its durable commit and the round it triggers.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs to 1.6 s
+		}),
 	}
 	reg.MustRegister(m.Peers, m.Bytes, m.MessagesSent, m.MessagesReceived, m.Repairs, m.Rejected,
-		m.Dropped, m.Handshakes, m.HandshakesRefused, m.Rejoins, m.ConvergenceLag)
+		m.Dropped, m.Handshakes, m.HandshakesRefused, m.Rejoins, m.ConvergenceLag, m.MessageHandling)
 	return m
 }
 

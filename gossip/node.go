@@ -453,6 +453,7 @@ func (n *Node) receive(in inbound) {
 		}
 	}
 	out, err := n.sync.Receive(now, in.msg)
+	n.metrics.MessageHandling.Observe(time.Since(now).Seconds())
 	n.send(out) // a reply is durable and due even if a follow-up failed
 	if err != nil {
 		if n.ctx.Err() == nil {

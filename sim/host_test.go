@@ -116,6 +116,11 @@ func TestDiskWritesChanged(t *testing.T) {
 	assert.Less(t, float64(changed.Summary.DurableWrites)/float64(changed.Summary.Messages), 0.9,
 		"duplicates and unchanged acks write nothing")
 	assert.Less(t, changed.Summary.ConvergenceP50Seconds, every.Summary.ConvergenceP50Seconds, "fewer writes to wait for")
+	// A message in hand takes its computation (at most a core) and, under
+	// "every", its 2 ms write.
+	assert.GreaterOrEqual(t, every.HandlingPerMessage, 2300*time.Microsecond)
+	assert.GreaterOrEqual(t, changed.HandlingPerMessage, 300*time.Microsecond)
+	assert.Less(t, changed.HandlingPerMessage, every.HandlingPerMessage)
 
 	fail := run(DiskWritesChanged, "member-failure", 10, 40*time.Second)
 	fail.Events[0].At = 20 * time.Second

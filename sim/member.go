@@ -36,6 +36,8 @@ type member struct {
 	// scheduler: the messages waiting, and whether one is being handled.
 	inbox []int32
 	busy  bool
+	// started is when the message in hand began its computation.
+	started int64
 	// Under Topology.DiskWrites "changed": meta decides, by the store's
 	// rule, whether a handled message takes a durable write, and held is
 	// the handled message waiting for it.
@@ -226,8 +228,11 @@ func (w *World) arrive(to int32, slot int32) {
 		}
 		return
 	}
-	done := w.nw.handle(w.rng, w.eng.now, max(w.eng.now, m.busyUntil))
+	start := max(w.eng.now, m.busyUntil)
+	done := w.nw.handle(w.rng, w.eng.now, start)
 	m.busyUntil = done
+	w.met.handling += done - start
+	w.met.handled++
 	w.eng.Schedule(done, evDeliver, to, int64(slot))
 }
 
@@ -240,6 +245,7 @@ func (w *World) deliver(to int32, slot int32) {
 		return // the receiver crashed or restarted meanwhile
 	}
 	if w.nw.shared != nil {
+		w.handledOne(m)
 		defer w.startNext(m) // the member's loop moves on to its next message
 	}
 	msg, out, ok := w.receive(m, slot)
@@ -279,6 +285,7 @@ func (w *World) receive(m *member, slot int32) (crdt.Message, []gossip.Envelope,
 func (w *World) applyHeld(m *member, slot int32) {
 	msg, out, ok := w.receive(m, slot)
 	if !ok {
+		w.handledOne(m)
 		w.startNext(m)
 		return
 	}
@@ -294,6 +301,12 @@ func (w *World) applyHeld(m *member, slot int32) {
 	w.eng.Schedule(w.nw.write(w.rng, w.eng.now, w.eng.now), evRelease, m.idx, m.gen)
 }
 
+// handledOne counts the end of m's message in hand (shared cores).
+func (w *World) handledOne(m *member) {
+	w.met.handling += w.eng.now - m.started
+	w.met.handled++
+}
+
 // release completes m's held message once it is durable: its tracked
 // writes count as applied, its replies go out and m's loop moves on.
 func (w *World) release(to int32, gen int64) {
@@ -301,6 +314,7 @@ func (w *World) release(to int32, gen int64) {
 	if !m.alive || m.gen != gen {
 		return // crashed meanwhile: the replies are lost with the process
 	}
+	w.handledOne(m)
 	h := m.held
 	m.held = heldMsg{}
 	m.rep.last = h.update
@@ -325,6 +339,7 @@ func (w *World) startNext(m *member) {
 	}
 	slot := m.inbox[0]
 	m.inbox = m.inbox[1:]
+	m.started = w.eng.now
 	w.nw.shared.add(w.eng.now, m.idx, slot, w.nw.cpu)
 	w.scheduleCoreDone()
 }

@@ -29,20 +29,24 @@ type metrics struct {
 	latencies []int64 // converged writes, ns
 	writes    int
 
-	bytesTotal   uint64
-	msgsTotal    uint64
-	bytesWindow  uint64
-	syncErrors   uint64
-	crashedAt    map[int32]int64
-	detections   []int64
-	falseDeaths  int
-	belowDesired int64 // ns with ready < desired
-	lastReadyAt  int64
-	lastReady    int32
-	desired      int32
-	healAt       int64 // last heal, -1 none
-	healConv     []int64
-	memberSecs   float64 // integral of alive members over time, s
+	bytesTotal  uint64
+	msgsTotal   uint64
+	bytesWindow uint64
+	syncErrors  uint64
+	// handling is the members' loop time on handled messages (from the
+	// start of a message's computation to its delivery), handled their
+	// count: the simulated side of a real member's message-handling time.
+	handling, handled int64
+	crashedAt         map[int32]int64
+	detections        []int64
+	falseDeaths       int
+	belowDesired      int64 // ns with ready < desired
+	lastReadyAt       int64
+	lastReady         int32
+	desired           int32
+	healAt            int64 // last heal, -1 none
+	healConv          []int64
+	memberSecs        float64 // integral of alive members over time, s
 }
 
 func newMetrics() *metrics {

@@ -30,6 +30,10 @@ type Result struct {
 	Summary   Summary
 	Series    []Sample
 	Latencies []float64
+	// HandlingPerMessage is the members' mean loop time per handled
+	// message, from its computation's start to its delivery (0 without a
+	// processing model): compare gossip's message-handling histogram.
+	HandlingPerMessage time.Duration
 }
 
 // Run simulates the scenario to its end, or until ctx is cancelled (checked
@@ -84,5 +88,9 @@ func Run(ctx context.Context, sc *Scenario, opt RunOptions) (Result, error) {
 			sum.EventsPerSecond = float64(sum.Events) / sum.WallSeconds
 		}
 	}
-	return Result{Summary: sum, Series: w.Series(), Latencies: w.Latencies()}, nil
+	res := Result{Summary: sum, Series: w.Series(), Latencies: w.Latencies()}
+	if w.met.handled > 0 {
+		res.HandlingPerMessage = time.Duration(w.met.handling / w.met.handled)
+	}
+	return res, nil
 }

@@ -72,11 +72,12 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM")
+			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
 			for _, r := range rep.Rows {
 				for _, s := range r.Sims {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes,
-						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.Sim.P50Seconds*1e3, s.Sim.P99Seconds*1e3, s.P50Diff*100, s.P99Diff*100, s.Within, r.Real.MessagesPerWrite, s.Sim.MessagesPerWrite)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes,
+						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.Sim.P50Seconds*1e3, s.Sim.P99Seconds*1e3, s.P50Diff*100, s.P99Diff*100, s.Within, r.Real.MessagesPerWrite, s.Sim.MessagesPerWrite,
+						r.Real.HandlingPerMessage*1e3, s.Sim.HandlingPerMessage*1e3)
 				}
 			}
 			if err := tw.Flush(); err != nil {
@@ -84,8 +85,10 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 			}
 			for _, r := range rep.Rows {
 				c := r.RealCommits
-				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real store commits: %.0f%% of %d batches synced, p50 %.2f ms, p99 %.2f ms (a lone writer: %.2f ms)\n",
-					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
+				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real store commits: %.0f%% of %d batches synced, p50 %.2f ms, p99 %.2f ms, mean %.2f ms (a lone writer: %.2f ms)\n",
+					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, c.SyncedMeanSeconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
+				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real loop per message: %.2f ms handling, %.2f ms CPU\n",
+					r.Members, r.Real.HandlingPerMessage*1e3, r.Calibration.CPUPerMessageSeconds*1e3)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(out, "validation.json"))
 			return err

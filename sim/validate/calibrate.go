@@ -51,6 +51,7 @@ type Calibration struct {
 	DiskLoad             []sim.DiskLoadLevel `json:"disk_load"`
 	DiskLoadPasses       int                 `json:"disk_load_passes"`
 	RunDiskLoad          []sim.DiskLoadLevel `json:"run_disk_load"`
+	RunDiskLoadCommits   []int               `json:"run_disk_load_commits"`
 	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
 	Cores                int                 `json:"cores"`
 	Samples              int                 `json:"samples"`

@@ -27,6 +27,12 @@ type Side struct {
 	// protocol did, which faster convergence lowers (fewer redundant
 	// pushes).
 	MessagesPerWrite float64 `json:"messages_per_write_per_member"`
+	// HandlingPerMessage is a member loop's mean time on one message:
+	// computation, durable write and the round it triggers, with the
+	// waits for cores and disk in between (real: gossip's
+	// message-handling histogram). What the host model has to reproduce
+	// per message.
+	HandlingPerMessage float64 `json:"handling_seconds_per_message"`
 }
 
 // Row is the comparison at one member count.
@@ -165,7 +171,9 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 	if err != nil {
 		return Side{}, err
 	}
-	return sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(res.Summary.Messages)), nil
+	side := sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(res.Summary.Messages))
+	side.HandlingPerMessage = res.HandlingPerMessage.Seconds()
+	return side, nil
 }
 
 // CalibrationSamples is how many synced writes Compare times.
@@ -191,12 +199,18 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if real.Messages > 0 {
 		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
 	}
-	cal.RunDiskLoad = real.CommitLoad
+	var handling float64
+	if real.Messages > 0 {
+		handling = real.HandlingSeconds / real.Messages
+	}
+	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
+	realSide.HandlingPerMessage = handling
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
 		return Row{}, err
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits, Real: realSide}
+
 	for _, model := range Models() {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {

@@ -94,12 +94,18 @@ type RealResult struct {
 	// (every member runs in this process).
 	Messages   float64
 	CPUSeconds float64
+	// HandlingSeconds is the members' loops' time on those messages
+	// (gossip's message-handling histogram): CPU, commits, and the waits
+	// for the host's cores in between.
+	HandlingSeconds float64
 	// Commits is how the members' stores made their batches durable
 	// during the writes.
 	Commits CommitStats
 	// CommitLoad is the synced commits' latency by concurrency (runLoad):
 	// the disk as the run loaded it.
 	CommitLoad []sim.DiskLoadLevel
+	// CommitLoadCommits is how many commits each CommitLoad level holds.
+	CommitLoadCommits []int
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -112,8 +118,9 @@ type CommitStats struct {
 	SyncedFraction float64 `json:"synced_fraction"`
 	// SyncedP50Seconds and SyncedP99Seconds are percentiles of the synced
 	// commits' durations.
-	SyncedP50Seconds float64 `json:"synced_p50_seconds"`
-	SyncedP99Seconds float64 `json:"synced_p99_seconds"`
+	SyncedP50Seconds  float64 `json:"synced_p50_seconds"`
+	SyncedP99Seconds  float64 `json:"synced_p99_seconds"`
+	SyncedMeanSeconds float64 `json:"synced_mean_seconds"`
 }
 
 // commitLog collects every member's commits (observers run on each
@@ -140,7 +147,7 @@ func (l *commitLog) observe(d time.Duration, synced bool) {
 }
 
 // load is the synced commits so far by load (runLoad).
-func (l *commitLog) load() []sim.DiskLoadLevel {
+func (l *commitLog) load() ([]sim.DiskLoadLevel, []int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return runLoad(l.spans, RunLoadMinSamples)
@@ -157,6 +164,13 @@ func (l *commitLog) stats() CommitStats {
 	}
 	cs.SyncedP50Seconds = sim.Quantile(l.synced, 0.50)
 	cs.SyncedP99Seconds = sim.Quantile(l.synced, 0.99)
+	if len(l.synced) > 0 {
+		var sum float64
+		for _, d := range l.synced {
+			sum += d
+		}
+		cs.SyncedMeanSeconds = sum / float64(len(l.synced))
+	}
 	return cs
 }
 
@@ -327,6 +341,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
+	startHandling := sumCounter(members, handlingMetric)
 	for i := range cfg.Writes {
 		st := members[rng.IntN(len(members))].st
 		t0 := time.Now()
@@ -364,7 +379,9 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	}
 	res.Messages = sumCounter(members, receivedMetric) - startMsgs
 	res.CPUSeconds = processCPU() - startCPU
-	res.Commits, res.CommitLoad = commits.stats(), commits.load()
+	res.HandlingSeconds = sumCounter(members, handlingMetric) - startHandling
+	res.Commits = commits.stats()
+	res.CommitLoad, res.CommitLoadCommits = commits.load()
 	slices.Sort(res.Latencies)
 	return res, nil
 }
@@ -373,6 +390,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 const (
 	bytesMetric    = "lattice_gossip_bytes_total"
 	receivedMetric = "lattice_gossip_messages_received_total"
+	handlingMetric = "lattice_gossip_message_handling_seconds"
 )
 
 // totalBytes is the QUIC payload all members sent and received, each byte
@@ -410,9 +428,13 @@ func processCPU() float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// counterValue is a counter's value, or a histogram's sum of samples.
 func counterValue(m *dto.Metric) float64 {
 	if c := m.GetCounter(); c != nil {
 		return c.GetValue()
+	}
+	if h := m.GetHistogram(); h != nil {
+		return h.GetSampleSum()
 	}
 	return 0
 }

@@ -23,7 +23,8 @@ type commitSpan struct{ start, end int64 }
 // minSamples times, or, in a run too short for any, one level of all its
 // commits at the most frequent concurrency. Unlike the probe's closed-loop writers, these commits
 // ran beside the members' CPU work and at the run's own mix of loads.
-func runLoad(spans []commitSpan, minSamples int) []sim.DiskLoadLevel {
+// counts is how many commits each level holds.
+func runLoad(spans []commitSpan, minSamples int) ([]sim.DiskLoadLevel, []int) {
 	starts := make([]int64, len(spans))
 	ends := make([]int64, len(spans))
 	for i, s := range spans {
@@ -41,7 +42,7 @@ func runLoad(spans []commitSpan, minSamples int) []sim.DiskLoadLevel {
 	}
 	var levels []sim.DiskLoadLevel
 	if len(spans) == 0 {
-		return nil
+		return nil, nil
 	}
 	common := 0
 	for k, lat := range byLoad {
@@ -62,8 +63,12 @@ func runLoad(spans []commitSpan, minSamples int) []sim.DiskLoadLevel {
 			all = append(all, lat...)
 		}
 		slices.Sort(all)
-		return []sim.DiskLoadLevel{loadLevel(common, all)}
+		return []sim.DiskLoadLevel{loadLevel(common, all)}, []int{len(all)}
 	}
 	slices.SortFunc(levels, func(a, b sim.DiskLoadLevel) int { return a.Writers - b.Writers })
-	return levels
+	counts := make([]int, len(levels))
+	for i, l := range levels {
+		counts[i] = len(byLoad[l.Writers])
+	}
+	return levels, counts
 }

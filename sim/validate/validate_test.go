@@ -37,6 +37,8 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.Greater(t, res.Latencies[0], 0.0)
 	require.Less(t, res.Latencies[len(res.Latencies)-1], cfg.WriteTimeout.Seconds())
 	require.Greater(t, res.BytesPerMemberPerSecond, 0.0, "QUIC traffic was counted")
+	require.Greater(t, res.HandlingSeconds, 0.0, "the loops' handling histogram was read")
+	require.Less(t, res.HandlingSeconds/res.Messages, cfg.WriteTimeout.Seconds())
 	// Every write is at least one synced commit at its writer and at each
 	// other member.
 	c := res.Commits
@@ -74,6 +76,8 @@ func TestCompareSideBySide(t *testing.T) {
 	}
 	for _, s := range sides {
 		require.Greater(t, s.MessagesPerWrite, 1.0, "every member receives a write at least once")
+		require.Greater(t, s.HandlingPerMessage, 0.0)
+		require.Less(t, s.HandlingPerMessage, s.MaxSeconds, "no message takes longer than a write's convergence")
 		require.Less(t, s.MessagesPerWrite, 1000.0)
 		require.Greater(t, s.P50Seconds, 0.0)
 		require.GreaterOrEqual(t, s.P99Seconds, s.P50Seconds)
@@ -185,8 +189,9 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 		}
 		at += 10 * ms
 	}
-	levels := runLoad(spans, 200)
+	levels, counts := runLoad(spans, 200)
 	require.Equal(t, []int{1, 2}, levelWriters(levels))
+	require.Equal(t, []int{300, 600}, counts)
 	for _, q := range levels[0].Quantiles {
 		require.Equal(t, time.Millisecond, q)
 	}
@@ -200,10 +205,13 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 
 	// A commit that begins as another ends does not overlap it.
 	short := []commitSpan{{0, ms}, {ms, 2 * ms}, {ms, 3 * ms}}
-	levels = runLoad(short, 200)
+	levels, counts = runLoad(short, 200)
 	require.Len(t, levels, 1, "no load seen 200 times: one level of everything")
+	require.Equal(t, []int{3}, counts)
 	require.Equal(t, 2, levels[0].Writers, "at the most frequent load (two commits begun at 1 ms)")
 	require.Equal(t, time.Millisecond, levels[0].Quantiles[0])
 	require.Equal(t, 2*time.Millisecond, levels[0].Quantiles[len(levels[0].Quantiles)-1])
-	require.Nil(t, runLoad(nil, 200))
+	levels, counts = runLoad(nil, 200)
+	require.Nil(t, levels)
+	require.Nil(t, counts)
 }
