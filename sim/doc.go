@@ -21,8 +21,11 @@
 // served FIFO or time-shared among members: host.go; then ProcessDelay
 // standing in for badger's fsync, on an optionally shared disk: FIFO
 // channels, a group-commit journal, or latencies drawn from those measured
-// on the real disk at the load it is under: diskload.go). Package
-// sim/validate runs the same workload on real QUIC members and compares.
+// on the real disk at the load it is under: diskload.go; for every
+// message, or, with Topology.DiskWrites "changed", only where a store
+// would make a synced write, decided by the store's own crdt.MetaTracker).
+// Package sim/validate runs the same workload on real QUIC members and
+// compares.
 // Beyond 256 members each member's
 // anti-entropy peers are a random partial view (peers.go says why), where
 // production hands Sync every live member.

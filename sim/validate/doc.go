@@ -5,7 +5,12 @@
 // same workload), and reports write-to-every-member convergence p50/p99
 // from both side by side. The simulated side's machine model is measured
 // on every run (calibrate.go) and the simulation runs once per host model
-// (Models: three disk models, each with FIFO and with shared cores).
+// (Models: three probed disk models, each with FIFO and with shared cores
+// and a write per message; then, on shared cores with a write only where a
+// store makes one, the probed disk by load and the disk by load as the
+// real run's own commits saw it: runload.go). Both sides also report a
+// member loop's mean time per message handled, the per-message cost the
+// host model has to reproduce.
 //
 // The workload is the one of gossip's BenchmarkConvergence: sequential
 // writes to one object at a random member, each issued a gap after the
