@@ -146,3 +146,42 @@ func TestHostSchedulerValidation(t *testing.T) {
 	sc.Topology.DiskWrites = "some"
 	require.ErrorContains(t, sc.Validate(), `want "every" or "changed"`)
 }
+
+// Each goroutine hand-off in transit adds a draw from the measured
+// scheduling latency to every message's trip: with three hand-offs of
+// exactly 1 ms every hop takes 3 ms longer.
+func TestTransitHandoffs(t *testing.T) {
+	base := scenario(t, "validation", 10, 20*time.Second)
+	with := scenario(t, "validation", 10, 20*time.Second)
+	with.Topology.TransitHandoffs = 3
+	with.Topology.HandoffLatency = []time.Duration{time.Millisecond, time.Millisecond}
+	require.NoError(t, with.Validate())
+	a, err := Run(t.Context(), base, RunOptions{})
+	require.NoError(t, err)
+	b, err := Run(t.Context(), with, RunOptions{})
+	require.NoError(t, err)
+	require.Positive(t, b.Summary.ConvergedWrites)
+	// A write's first copies travel one hop at least.
+	assert.GreaterOrEqual(t, b.Latencies[0], a.Latencies[0]+0.003)
+	assert.GreaterOrEqual(t, b.Summary.ConvergenceP50Seconds, a.Summary.ConvergenceP50Seconds+0.003)
+
+	bad := []struct {
+		n    int
+		q    []time.Duration
+		want string
+	}{
+		{3, nil, "set both or neither"},
+		{0, []time.Duration{0, time.Millisecond}, "set both or neither"},
+		{-1, nil, "want 0 to 32"},
+		{33, []time.Duration{0, 1}, "want 0 to 32"},
+		{1, []time.Duration{time.Millisecond}, "1 quantiles, want 2 to 1001"},
+		{1, []time.Duration{2, 1}, "must not decrease"},
+		{1, []time.Duration{-1, 1}, "must lie in"},
+		{1, []time.Duration{0, 2 * time.Minute}, "must lie in"},
+	}
+	for _, c := range bad {
+		sc := scenario(t, "validation", 5, time.Second)
+		sc.Topology.TransitHandoffs, sc.Topology.HandoffLatency = c.n, c.q
+		require.ErrorContains(t, sc.Validate(), c.want, "%d hand-offs, %v", c.n, c.q)
+	}
+}

@@ -26,7 +26,8 @@ type network struct {
 	// writesChanged: only messages that change what a store keeps take a
 	// durable write (Topology.DiskWrites "changed").
 	writesChanged bool
-	writes        uint64 // durable writes made
+	handoffs      handoffs // waits for cores in transit (none: n == 0)
+	writes        uint64   // durable writes made
 }
 
 // servers is a FIFO pool of identical servers: when each is next free.
@@ -104,6 +105,7 @@ func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 	if t.DiskCommitPerWrite > 0 {
 		nw.journal = &journal{perWrite: int64(t.DiskCommitPerWrite)}
 	}
+	nw.handoffs = handoffs{n: t.TransitHandoffs, quantiles: t.HandoffLatency}
 	if t.HostScheduler == HostShared {
 		nw.shared = &sharedCores{cores: float64(t.HostCores)}
 	}

@@ -140,6 +140,15 @@ type Topology struct {
 	// It replaces ProcessDelay and ProcessSigma; not with DiskChannels or
 	// DiskCommitPerWrite; needs ProcessCPU.
 	DiskLoad []DiskLoadLevel `yaml:"disk_load"`
+	// TransitHandoffs and HandoffLatency model the wait for a core a
+	// message meets between its sender's loop and its receiver's inbox,
+	// beyond its link: each of the TransitHandoffs goroutine hand-offs on
+	// that path (sender goroutine, QUIC on both ends, stream reader,
+	// receiver's loop) adds a draw from HandoffLatency, evenly spaced
+	// quantiles of the time a readied goroutine waited for a core on the
+	// measured host. Set both or neither.
+	TransitHandoffs int             `yaml:"transit_handoffs"`
+	HandoffLatency  []time.Duration `yaml:"handoff_latency"`
 	// DiskWrites is which handled messages take a durable write: "every"
 	// (the default) charges one to each; "changed" charges one only to a
 	// message after which the member's store would make a synced write
@@ -500,6 +509,9 @@ func (sc *Scenario) Validate() error {
 		}
 	default:
 		return fmt.Errorf("host_scheduler %q: want %q or %q", t.HostScheduler, HostFIFO, HostShared)
+	}
+	if err := validateHandoffs(t.TransitHandoffs, t.HandoffLatency); err != nil {
+		return err
 	}
 	switch t.DiskWrites {
 	case "", DiskWritesEvery:

@@ -80,12 +80,13 @@ func TestSimValidate(t *testing.T) {
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "MEMBERS")
 	for _, sched := range []string{"fifo", "shared"} {
-		assert.Regexp(t, `\n3 +\d channels +`+sched+` +every +[0-9.]+ ms`, out.String())
-		assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +`+sched+` +every +[0-9.]+ ms`, out.String())
-		assert.Regexp(t, `\n3 +by load, 3 levels +`+sched+` +every +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +\d channels +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +by load, 3 levels +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
 	}
-	assert.Regexp(t, `\n3 +by load, 3 levels +shared +changed +[0-9.]+ ms`, out.String())
-	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +by load, 3 levels +shared +changed +0 +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +7 +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
 	require.NoError(t, err)
@@ -101,6 +102,7 @@ func TestSimValidate(t *testing.T) {
 				Model     string `json:"disk_model"`
 				Scheduler string `json:"host_scheduler"`
 				Writes    string `json:"disk_writes"`
+				Handoffs  int    `json:"transit_handoffs"`
 				Sim       struct {
 					Writes int     `json:"writes"`
 					P99    float64 `json:"convergence_p99_seconds"`
@@ -120,8 +122,9 @@ func TestSimValidate(t *testing.T) {
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
-	require.Len(t, rep.Rows[0].Sims, 8)
-	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run"} {
+	require.Len(t, rep.Rows[0].Sims, 9)
+	assert.Equal(t, 7, rep.Rows[0].Sims[8].Handoffs)
+	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run", "run"} {
 		assert.Equal(t, model, rep.Rows[0].Sims[i].Model)
 		assert.Equal(t, map[bool]string{false: "fifo", true: "shared"}[i >= 3], rep.Rows[0].Sims[i].Scheduler)
 		assert.Equal(t, map[bool]string{false: "every", true: "changed"}[i >= 6], rep.Rows[0].Sims[i].Writes)

@@ -72,10 +72,10 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
+			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tHAND-OFFS\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
 			for _, r := range rep.Rows {
 				for _, s := range r.Sims {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes, s.Handoffs,
 						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.Sim.P50Seconds*1e3, s.Sim.P99Seconds*1e3, s.P50Diff*100, s.P99Diff*100, s.Within, r.Real.MessagesPerWrite, s.Sim.MessagesPerWrite,
 						r.Real.HandlingPerMessage*1e3, s.Sim.HandlingPerMessage*1e3)
 				}

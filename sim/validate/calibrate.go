@@ -34,6 +34,9 @@ import (
 //   - the synced-commit latency by load as the real run's stores saw it
 //     (RunDiskLoad, for the disk model "run"): each commit's duration by
 //     how many were in flight when it began;
+//   - the time the real run's goroutines waited for a core once runnable
+//     (HandoffLatency, the runtime's /sched/latencies), which a message
+//     meets at each of its TransitHandoffs between two members' loops;
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
@@ -48,13 +51,16 @@ type Calibration struct {
 	JournalPerWriteSeconds float64 `json:"journal_per_write_seconds"`
 	// DiskLoad is the synced-write latency by concurrent writers, each
 	// level's quantiles the mean over DiskLoadPasses measurements.
-	DiskLoad             []sim.DiskLoadLevel `json:"disk_load"`
-	DiskLoadPasses       int                 `json:"disk_load_passes"`
-	RunDiskLoad          []sim.DiskLoadLevel `json:"run_disk_load"`
-	RunDiskLoadCommits   []int               `json:"run_disk_load_commits"`
-	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
-	Cores                int                 `json:"cores"`
-	Samples              int                 `json:"samples"`
+	DiskLoad           []sim.DiskLoadLevel `json:"disk_load"`
+	DiskLoadPasses     int                 `json:"disk_load_passes"`
+	RunDiskLoad        []sim.DiskLoadLevel `json:"run_disk_load"`
+	RunDiskLoadCommits []int               `json:"run_disk_load_commits"`
+	// HandoffLatency is the real run's goroutine scheduling latency
+	// (quantiles): each of a message's TransitHandoffs waits this long.
+	HandoffLatency       []time.Duration `json:"handoff_latency_ns"`
+	CPUPerMessageSeconds float64         `json:"cpu_per_message_seconds"`
+	Cores                int             `json:"cores"`
+	Samples              int             `json:"samples"`
 }
 
 // DiskProbeWriters is how many concurrent writers measure the disk's

@@ -103,17 +103,21 @@ type Model struct {
 	// Writes is which messages take a durable write (sim.DiskWritesEvery
 	// or sim.DiskWritesChanged).
 	Writes string `json:"disk_writes"`
+	// Handoffs is how many goroutine hand-offs a message waits through in
+	// transit, each drawn from Calibration.HandoffLatency (0: none).
+	Handoffs int `json:"transit_handoffs"`
 }
 
 func (m Model) String() string {
-	return string(m.Disk) + " disk, " + m.Scheduler + " cores, " + m.Writes + " message writes"
+	return fmt.Sprintf("%s disk, %s cores, %s message writes, %d transit hand-offs", m.Disk, m.Scheduler, m.Writes, m.Handoffs)
 }
 
 // Models returns the host models Compare simulates, in order: every
 // measured-probe disk model, first with FIFO cores, then with shared ones,
 // a durable write for every message; then the disk by load, from the probe
 // and from the real run's commits, on shared cores with a durable write
-// only where a store makes one.
+// only where a store makes one; last the run's commits again, with each
+// message also waiting TransitHandoffs times for a core in transit.
 func Models() []Model {
 	var ms []Model
 	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
@@ -124,7 +128,7 @@ func Models() []Model {
 	for _, d := range []DiskModel{DiskLoad, DiskRun} {
 		ms = append(ms, Model{Disk: d, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged})
 	}
-	return ms
+	return append(ms, Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Handoffs: TransitHandoffs})
 }
 
 // ScenarioName is the built-in scenario modelling the real workload.
@@ -150,6 +154,12 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 		sc.Topology.DiskChannels = 0
 		sc.Topology.HostScheduler = model.Scheduler
 		sc.Topology.DiskWrites = model.Writes
+		if model.Handoffs > 0 {
+			if len(cal.HandoffLatency) == 0 {
+				return Side{}, fmt.Errorf("%d transit hand-offs: the real run measured no scheduling latency", model.Handoffs)
+			}
+			sc.Topology.TransitHandoffs, sc.Topology.HandoffLatency = model.Handoffs, cal.HandoffLatency
+		}
 		switch model.Disk {
 		case DiskChannels:
 			sc.Topology.DiskChannels = cal.DiskChannels
@@ -204,6 +214,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 		handling = real.HandlingSeconds / real.Messages
 	}
 	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
+	cal.HandoffLatency = real.SchedLatency
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	realSide.HandlingPerMessage = handling
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {

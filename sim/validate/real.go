@@ -106,6 +106,9 @@ type RealResult struct {
 	CommitLoad []sim.DiskLoadLevel
 	// CommitLoadCommits is how many commits each CommitLoad level holds.
 	CommitLoadCommits []int
+	// SchedLatency is how long the process's goroutines waited for a core
+	// once runnable, during the writes (evenly spaced quantiles).
+	SchedLatency []time.Duration
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -341,7 +344,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
-	startHandling := sumCounter(members, handlingMetric)
+	startHandling, startSched := sumCounter(members, handlingMetric), readSched()
 	for i := range cfg.Writes {
 		st := members[rng.IntN(len(members))].st
 		t0 := time.Now()
@@ -380,6 +383,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	res.Messages = sumCounter(members, receivedMetric) - startMsgs
 	res.CPUSeconds = processCPU() - startCPU
 	res.HandlingSeconds = sumCounter(members, handlingMetric) - startHandling
+	res.SchedLatency = schedLatencySince(startSched)
 	res.Commits = commits.stats()
 	res.CommitLoad, res.CommitLoadCommits = commits.load()
 	slices.Sort(res.Latencies)

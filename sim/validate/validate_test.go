@@ -38,6 +38,8 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.Less(t, res.Latencies[len(res.Latencies)-1], cfg.WriteTimeout.Seconds())
 	require.Greater(t, res.BytesPerMemberPerSecond, 0.0, "QUIC traffic was counted")
 	require.Greater(t, res.HandlingSeconds, 0.0, "the loops' handling histogram was read")
+	require.Len(t, res.SchedLatency, DiskLoadQuantiles)
+	require.True(t, slices.IsSorted(res.SchedLatency))
 	require.Less(t, res.HandlingSeconds/res.Messages, cfg.WriteTimeout.Seconds())
 	// Every write is at least one synced commit at its writer and at each
 	// other member.
@@ -65,7 +67,8 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, 2, row.Calibration.DiskLoadPasses, "before and after the real run")
 	sides := []Side{row.Real}
 	require.NotEmpty(t, row.Calibration.RunDiskLoad, "the real run's commits were grouped by load")
-	require.Len(t, row.Sims, 8, "three disk models, each with FIFO and shared cores; two with writes where changed")
+	require.Len(t, row.Sims, 9, "three disk models, each with FIFO and shared cores; three with writes where changed")
+	require.Len(t, row.Calibration.HandoffLatency, DiskLoadQuantiles, "the real run's scheduling latency was read")
 	for i, s := range row.Sims {
 		require.Equal(t, Models()[i], s.Model)
 		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
@@ -214,4 +217,26 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 	levels, counts = runLoad(nil, 200)
 	require.Nil(t, levels)
 	require.Nil(t, counts)
+}
+
+// Quantiles of a histogram interpolate within buckets and clamp infinite
+// bounds to their finite neighbours.
+func TestHistogramQuantiles(t *testing.T) {
+	buckets := []float64{math.Inf(-1), 0, 1e-3, 2e-3, math.Inf(1)}
+	counts := []uint64{0, 50, 50, 0}
+	q := histogramQuantiles(buckets, counts, 100, 5)
+	require.Equal(t, []time.Duration{0, 500 * time.Microsecond, time.Millisecond, 1500 * time.Microsecond, 2 * time.Millisecond}, q)
+	q = histogramQuantiles(buckets, []uint64{0, 0, 0, 10}, 10, 3)
+	require.Equal(t, []time.Duration{2 * time.Millisecond, 2 * time.Millisecond, 2 * time.Millisecond}, q, "beyond the last finite bound")
+	before := readSched()
+	done := make(chan struct{})
+	for range 100 {
+		go func() { done <- struct{}{} }()
+		<-done
+	}
+	lat := schedLatencySince(before)
+	if lat != nil { // the runtime samples goroutines; a quiet run may record none
+		require.Len(t, lat, DiskLoadQuantiles)
+		require.True(t, slices.IsSorted(lat))
+	}
 }
