@@ -21,6 +21,7 @@ const (
 	evFedSample
 	evCoreDone
 	evRelease
+	evPutDurable
 )
 
 // event is one scheduled occurrence. It is a small value type kept in a

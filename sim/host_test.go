@@ -92,7 +92,7 @@ func TestDiskWritesChanged(t *testing.T) {
 	run := func(writes string, name string, members int, d time.Duration) *Scenario {
 		sc := scenario(t, name, members, d)
 		sc.Topology.ProcessCPU = 300 * time.Microsecond
-		sc.Topology.ProcessDelay = 2 * time.Millisecond
+		sc.Topology.ProcessDelay, sc.Topology.ProcessSigma = 2*time.Millisecond, 0
 		sc.Topology.HostCores = 2
 		sc.Topology.HostScheduler = HostShared
 		sc.Topology.DiskWrites = writes
@@ -116,6 +116,12 @@ func TestDiskWritesChanged(t *testing.T) {
 	assert.Less(t, float64(changed.Summary.DurableWrites)/float64(changed.Summary.Messages), 0.9,
 		"duplicates and unchanged acks write nothing")
 	assert.Less(t, changed.Summary.ConvergenceP50Seconds, every.Summary.ConvergenceP50Seconds, "fewer writes to wait for")
+	// Under "changed" a workload write is durable at its origin before it
+	// spreads: with one receiver, 2 ms there and 2 ms at the receiver.
+	pair, err := Run(t.Context(), run(DiskWritesChanged, "validation", 2, 5*time.Second), RunOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, pair.Latencies)
+	assert.GreaterOrEqual(t, pair.Latencies[0], 0.004)
 	// A message in hand takes its computation (at most a core) and, under
 	// "every", its 2 ms write.
 	assert.GreaterOrEqual(t, every.HandlingPerMessage, 2300*time.Microsecond)

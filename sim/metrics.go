@@ -60,8 +60,8 @@ func (m *metrics) sent(size int) {
 }
 
 // track starts tracking a write made by origin.
-func (w *World) track(origin int32, dot crdt.Dot) {
-	rec := &writeRec{dot: dot, at: w.eng.now, need: newBitset(len(w.members))}
+func (w *World) track(origin int32, dot crdt.Dot, at int64) {
+	rec := &writeRec{dot: dot, at: at, need: newBitset(len(w.members))}
 	side := w.nw.side[origin]
 	for j, m := range w.members {
 		if int32(j) != origin && m.alive && w.nw.side[j] == side {
@@ -71,7 +71,7 @@ func (w *World) track(origin int32, dot crdt.Dot) {
 	}
 	w.met.writes++
 	if rec.remaining == 0 {
-		w.met.latencies = append(w.met.latencies, 0)
+		w.met.latencies = append(w.met.latencies, w.eng.now-at)
 		return
 	}
 	w.met.pending[dot] = rec

@@ -46,8 +46,12 @@ type World struct {
 	writeRate float64
 	writeSeq  uint64
 	writeGen  int64 // bumped when the rate changes: older write chains stop
-	keys      []crdt.Key
-	pad       string
+	// puts are workload writes waiting for their durable write, by id
+	// (Topology.DiskWrites "changed").
+	puts   map[int64]pendingPut
+	putSeq int64
+	keys   []crdt.Key
+	pad    string
 
 	fed     *fedModel
 	series  []Sample
@@ -82,6 +86,7 @@ func NewWorld(sc *Scenario) (*World, error) {
 		met:       newMetrics(),
 		byID:      map[crdt.ReplicaID]int32{},
 		regions:   map[string]int{},
+		puts:      map[int64]pendingPut{},
 		writeRate: sc.Workload.WritesPerSecond,
 		end:       int64(sc.Duration),
 	}
@@ -305,6 +310,8 @@ func (w *World) dispatch(ev event) {
 		w.coreDone(ev.arg)
 	case evRelease:
 		w.release(ev.node, ev.arg)
+	case evPutDurable:
+		w.putDurable(ev.arg)
 	}
 }
 
@@ -328,7 +335,10 @@ func (w *World) scheduleNextWrite(from int64) {
 
 // write makes one workload write: a real Put on a random alive member's
 // replica, then a Notify so its Sync runs a round at once (as the store's
-// change notification does in gossip.Node).
+// change notification does in gossip.Node). Under Topology.DiskWrites
+// "changed" the Put is durable first, as a store's is: it lands (is
+// applied and notified) when its synced write is done, and its
+// convergence counts from when it was issued.
 func (w *World) write() {
 	if w.sc.Workload.Arrival != "sequential" {
 		w.scheduleNextWrite(w.eng.now)
@@ -341,14 +351,50 @@ func (w *World) write() {
 	w.writeSeq++
 	k := w.keys[w.rng.IntN(len(w.keys))]
 	_, _, _, name := k.Parts()
-	val := fmt.Sprintf(`{"kind":"SimObject","metadata":{"name":%q},"spec":{"seq":%d,"pad":%q}}`, name, w.writeSeq, w.pad)
-	u, err := m.rep.r.Put(k, []byte(val), crdt.PutOptions{})
+	put := pendingPut{member: o, gen: m.gen, at: w.eng.now, key: k,
+		val: fmt.Sprintf(`{"kind":"SimObject","metadata":{"name":%q},"spec":{"seq":%d,"pad":%q}}`, name, w.writeSeq, w.pad)}
+	if !w.nw.writesChanged {
+		w.land(put)
+		return
+	}
+	w.putSeq++
+	w.puts[w.putSeq] = put
+	w.eng.Schedule(w.nw.write(w.rng, w.eng.now, w.eng.now), evPutDurable, o, w.putSeq)
+}
+
+// pendingPut is a workload write issued at a member, not yet durable.
+type pendingPut struct {
+	member int32
+	gen    int64
+	at     int64 // when it was issued
+	key    crdt.Key
+	val    string
+}
+
+// putDurable lands the workload write id once its synced write is done,
+// unless its member crashed meanwhile (the Put fails, as a store's does).
+func (w *World) putDurable(id int64) {
+	put := w.puts[id]
+	delete(w.puts, id)
+	if m := w.members[put.member]; !m.alive || m.gen != put.gen {
+		if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
+			w.scheduleNextWrite(w.eng.now)
+		}
+		return
+	}
+	w.land(put)
+}
+
+// land applies a workload write at its member and tracks it.
+func (w *World) land(put pendingPut) {
+	m := w.members[put.member]
+	u, err := m.rep.r.Put(put.key, []byte(put.val), crdt.PutOptions{})
 	if err != nil {
 		w.met.syncErrors++
 		return
 	}
 	if u.Entry != nil && len(u.Entry.Dots) == 1 {
-		w.track(o, u.Entry.Dots[0])
+		w.track(put.member, u.Entry.Dots[0], put.at)
 	}
 	w.localCommit(m, u)
 	if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
