@@ -23,7 +23,10 @@
 // channels, a group-commit journal, or latencies drawn from those measured
 // on the real disk at the load it is under: diskload.go; for every
 // message, or, with Topology.DiskWrites "changed", only where a store
-// would make a synced write, decided by the store's own crdt.MetaTracker).
+// would make a synced write, decided by the store's own crdt.MetaTracker,
+// a workload write then durable at its origin before it spreads; and,
+// optionally, a wait for a core at each goroutine hand-off a message
+// crosses between two members' loops: handoff.go).
 // Package sim/validate runs the same workload on real QUIC members and
 // compares.
 // Beyond 256 members each member's

@@ -1,6 +1,7 @@
 package validate
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -19,12 +20,18 @@ type commitSpan struct{ start, end int64 }
 
 // runLoad is the synced-commit latency the real members' stores showed,
 // by how many synced commits were in flight when each began (itself
-// included), as disk_load levels: every concurrency seen at least
-// minSamples times, or, in a run too short for any, one level of all its
-// commits at the most frequent concurrency. Unlike the probe's closed-loop writers, these commits
-// ran beside the members' CPU work and at the run's own mix of loads.
-// counts is how many commits each level holds.
+// included), as disk_load levels. Concurrencies seen fewer than minSamples
+// times are pooled with their neighbours, in order, until each group has
+// minSamples commits (a short last group joins the one before), and each
+// group becomes a level at its median concurrency: no commit is dropped,
+// so the rare high loads still lift the latency the simulator draws there.
+// Unlike the probe's closed-loop writers, these commits ran beside the
+// members' CPU work and at the run's own mix of loads. counts is how many
+// commits each level holds.
 func runLoad(spans []commitSpan, minSamples int) ([]sim.DiskLoadLevel, []int) {
+	if len(spans) == 0 {
+		return nil, nil
+	}
 	starts := make([]int64, len(spans))
 	ends := make([]int64, len(spans))
 	for i, s := range spans {
@@ -40,35 +47,34 @@ func runLoad(spans []commitSpan, minSamples int) ([]sim.DiskLoadLevel, []int) {
 		k := max(1, begun-over)
 		byLoad[k] = append(byLoad[k], time.Duration(s.end-s.start).Seconds())
 	}
-	var levels []sim.DiskLoadLevel
-	if len(spans) == 0 {
-		return nil, nil
+	type group struct {
+		ks  []int // each commit's concurrency, ascending
+		lat []float64
 	}
-	common := 0
-	for k, lat := range byLoad {
-		if common == 0 || len(lat) > len(byLoad[common]) || (len(lat) == len(byLoad[common]) && k < common) {
-			common = k
+	var groups []group
+	var cur group
+	for _, k := range slices.Sorted(maps.Keys(byLoad)) {
+		for _, l := range byLoad[k] {
+			cur.ks = append(cur.ks, k)
+			cur.lat = append(cur.lat, l)
+		}
+		if len(cur.lat) >= minSamples {
+			groups, cur = append(groups, cur), group{}
 		}
 	}
-	for k, lat := range byLoad {
-		if len(lat) < minSamples {
-			continue
+	if len(cur.lat) > 0 {
+		if n := len(groups); n > 0 {
+			groups[n-1].ks = append(groups[n-1].ks, cur.ks...)
+			groups[n-1].lat = append(groups[n-1].lat, cur.lat...)
+		} else {
+			groups = append(groups, cur)
 		}
-		slices.Sort(lat)
-		levels = append(levels, loadLevel(k, lat))
 	}
-	if len(levels) == 0 {
-		all := make([]float64, 0, len(spans))
-		for _, lat := range byLoad {
-			all = append(all, lat...)
-		}
-		slices.Sort(all)
-		return []sim.DiskLoadLevel{loadLevel(common, all)}, []int{len(all)}
-	}
-	slices.SortFunc(levels, func(a, b sim.DiskLoadLevel) int { return a.Writers - b.Writers })
-	counts := make([]int, len(levels))
-	for i, l := range levels {
-		counts[i] = len(byLoad[l.Writers])
+	levels := make([]sim.DiskLoadLevel, len(groups))
+	counts := make([]int, len(groups))
+	for i, g := range groups {
+		slices.Sort(g.lat)
+		levels[i], counts[i] = loadLevel(g.ks[(len(g.ks)-1)/2], g.lat), len(g.lat)
 	}
 	return levels, counts
 }

@@ -172,8 +172,8 @@ func TestCalibrate(t *testing.T) {
 }
 
 // The run's disk by load groups each synced commit by the commits in
-// flight when it began, keeps the loads seen often enough, and falls back
-// to one level in a run too short for any.
+// flight when it began, pools loads seen too rarely with their neighbours
+// (dropping none), and makes one level of a run too short for more.
 func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 	ms := int64(time.Millisecond)
 	var spans []commitSpan
@@ -186,7 +186,7 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 		spans = append(spans, commitSpan{at, at + 3*ms}, commitSpan{at, at + 3*ms})
 		at += 10 * ms
 	}
-	for range 10 { // a rare triple: too few to keep
+	for range 10 { // a rare triple: too few for a level of its own
 		for range 3 {
 			spans = append(spans, commitSpan{at, at + 9*ms})
 		}
@@ -194,13 +194,30 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 	}
 	levels, counts := runLoad(spans, 200)
 	require.Equal(t, []int{1, 2}, levelWriters(levels))
-	require.Equal(t, []int{300, 600}, counts)
+	require.Equal(t, []int{300, 630}, counts, "the triples joined the pairs")
 	for _, q := range levels[0].Quantiles {
 		require.Equal(t, time.Millisecond, q)
 	}
-	for _, q := range levels[1].Quantiles {
+	for _, q := range levels[1].Quantiles[:95] {
 		require.Equal(t, 3*time.Millisecond, q)
 	}
+	require.Equal(t, 9*time.Millisecond, levels[1].Quantiles[100], "the rare load's latency is kept")
+
+	// Rare loads between common ones pool upwards into one level at their
+	// median load.
+	var mixed []commitSpan
+	at = 0
+	for k := 1; k <= 4; k++ {
+		for range 60 {
+			for range k {
+				mixed = append(mixed, commitSpan{at, at + int64(k)*ms})
+			}
+			at += 10 * ms
+		}
+	}
+	levels, counts = runLoad(mixed, 200)
+	require.Equal(t, []int{60 + 120 + 180, 240}, counts, "loads 1-3 pool until they reach 200 commits; load 4 has enough alone")
+	require.Equal(t, []int{2, 4}, levelWriters(levels), "each at its median commit's load")
 	sc, err := sim.LoadScenario(ScenarioName)
 	require.NoError(t, err)
 	sc.Topology.DiskLoad, sc.Topology.ProcessCPU, sc.Topology.DiskChannels = levels, time.Millisecond, 0
