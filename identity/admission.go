@@ -137,12 +137,14 @@ func (a *Admission) AuthorizePeer(pub ed25519.PublicKey, presented [][]byte) (st
 // held for it and, recursively, for their issuers, up to MaxChainDepth
 // levels and MaxPresentedCredentials credentials, in a deterministic order
 // (nearest first).
+//
+// It never holds a.mu while it asks the chain: IsMember holds the chain's
+// lock while it asks a.Revoked, and two RWMutexes taken in both orders
+// deadlock once a writer waits on each (seen under concurrent handshakes).
 func (a *Admission) Presentation(did string) [][]byte {
 	var out [][]byte
 	seen := map[string]bool{}
 	level := []string{did}
-	a.mu.RLock()
-	defer a.mu.RUnlock()
 	for depth := 0; depth < MaxChainDepth && len(level) > 0; depth++ {
 		var next []string
 		for _, d := range level {
@@ -152,8 +154,8 @@ func (a *Admission) Presentation(did string) [][]byte {
 			ms := a.chain.Credentials(d)
 			slices.SortFunc(ms, func(x, y *Membership) int { return y.IssuedAt.Compare(x.IssuedAt) })
 			for _, m := range ms {
-				raw, ok := a.raw[m.ID]
-				if !ok || seen[m.ID] || a.revokedLocked(m.ID) {
+				raw, ok := a.presentable(m.ID)
+				if !ok || seen[m.ID] {
 					continue
 				}
 				if len(out) == MaxPresentedCredentials {
@@ -169,6 +171,15 @@ func (a *Admission) Presentation(did string) [][]byte {
 		level = next
 	}
 	return out
+}
+
+// presentable returns credential id as learned, unless it is unknown or
+// revoked.
+func (a *Admission) presentable(id string) ([]byte, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	raw, ok := a.raw[id]
+	return raw, ok && !a.revokedLocked(id)
 }
 
 // ValidCredentialID reports whether id has the form of a credential ID this

@@ -3,6 +3,8 @@ package identity
 import (
 	"crypto/ed25519"
 	"errors"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,4 +116,81 @@ func TestMembershipNamesFounder(t *testing.T) {
 	require.Empty(t, m.Founder)
 	_, err = IssueMembershipWithFounder(a, fed, "did:key:bad", b.DID(), nil, time.Hour, t0)
 	require.Error(t, err)
+}
+
+// Handshakes run concurrently: peers' credentials are learned (chain
+// writes, then admission writes) while others are checked (the chain
+// asking admission for revocations) and presented (admission data over
+// chain credentials). None of it may deadlock; it once did when
+// Presentation held the admission lock while it asked the chain.
+func TestAdmissionConcurrentHandshakes(t *testing.T) {
+	founder := newIdentity(t)
+	adm, err := NewAdmission(fed, founder.DID(), func() time.Time { return t0.Add(time.Minute) })
+	require.NoError(t, err)
+	const peers, rounds = 24, 8
+	ids := make([]*Identity, peers)
+	for i := range ids {
+		ids[i] = newIdentity(t)
+	}
+	// A new credential per peer and round, so the chain keeps taking
+	// writes; revocations by non-issuers keep admission taking writes
+	// without cutting anyone off.
+	creds := make([][][]byte, rounds)
+	credIDs := make([][]string, rounds)
+	for r := range creds {
+		for i := range ids {
+			c := admit(t, founder, ids[i].DID(), t0.Add(time.Duration(r)*time.Second), time.Hour)
+			creds[r] = append(creds[r], c)
+			credIDs[r] = append(credIDs[r], credID(t, c))
+		}
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	work := func(f func(i int)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f(i % peers)
+			}
+		}()
+	}
+	for range 8 {
+		work(func(i int) { _ = adm.IsMember(ids[i].DID()) })
+		work(func(i int) { _ = adm.Presentation(ids[i].DID()) })
+	}
+	done := make(chan struct{})
+	var learners sync.WaitGroup
+	for l := range 4 {
+		learners.Add(1)
+		go func() {
+			defer learners.Done()
+			for r := l; r < rounds; r += 4 {
+				for i := range peers {
+					_, _ = adm.AuthorizePeer(ids[i].PublicKey(), [][]byte{creds[r][i]})
+					_, _ = adm.Revoke(credIDs[r][i], ids[(i+1)%peers].DID())
+				}
+			}
+		}()
+	}
+	go func() {
+		learners.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("handshakes deadlocked:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+	close(stop)
+	wg.Wait()
+	for i := range peers {
+		require.NoError(t, adm.IsMember(ids[i].DID()))
+	}
 }
