@@ -206,11 +206,9 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if err != nil {
 		return Row{}, err
 	}
-	if real.Messages > 0 {
-		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
-	}
 	var handling float64
 	if real.Messages > 0 {
+		cal.CPUPerMessageSeconds = real.CPUSeconds / real.Messages
 		handling = real.HandlingSeconds / real.Messages
 	}
 	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
@@ -221,7 +219,6 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 		return Row{}, err
 	}
 	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits, Real: realSide}
-
 	for _, model := range Models() {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {
