@@ -155,8 +155,9 @@ type Topology struct {
 	// (crdt.MetaTracker: a document, the delta buffer or the replica's
 	// metadata changed; a duplicate delta writes nothing). "changed"
 	// applies a message when its computation ends, then holds its replies
-	// and its delivery until the write is durable, as a store does; it
-	// needs host_scheduler "shared".
+	// and its delivery until the write is durable, as a store does, and a
+	// workload write is durable at its origin before it spreads; it needs
+	// host_scheduler "shared".
 	DiskWrites string `yaml:"disk_writes"`
 }
 
