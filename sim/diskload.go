@@ -16,10 +16,30 @@ type DiskLoadLevel struct {
 }
 
 // Bounds of Topology.DiskLoad.
-const (
-	maxDiskLoadLevels    = 64
-	maxDiskLoadQuantiles = 1001
-)
+const maxDiskLoadLevels = 64
+
+// maxQuantiles bounds a measured latency distribution given as evenly
+// spaced quantiles (disk_load levels, handoff_latency).
+const maxQuantiles = 1001
+
+// validateQuantiles checks a measured latency distribution: 2 to
+// maxQuantiles evenly spaced quantiles, none decreasing, each at most a
+// minute and above 0 (or at 0 too, with zeroOK).
+func validateQuantiles(q []time.Duration, zeroOK bool) error {
+	lo := "(0"
+	if zeroOK {
+		lo = "[0"
+	}
+	switch {
+	case len(q) < 2 || len(q) > maxQuantiles:
+		return fmt.Errorf("%d quantiles, want 2 to %d", len(q), maxQuantiles)
+	case q[0] < 0 || (q[0] == 0 && !zeroOK) || slices.Max(q) > time.Minute:
+		return fmt.Errorf("quantiles must lie in %s, 1m]", lo)
+	case !slices.IsSorted(q):
+		return fmt.Errorf("quantiles must not decrease")
+	}
+	return nil
+}
 
 func validateDiskLoad(levels []DiskLoadLevel) error {
 	if len(levels) > maxDiskLoadLevels {
@@ -31,12 +51,9 @@ func validateDiskLoad(levels []DiskLoadLevel) error {
 			return fmt.Errorf("disk_load[%d]: writers %d, want 1 to 1024", i, l.Writers)
 		case i > 0 && l.Writers <= levels[i-1].Writers:
 			return fmt.Errorf("disk_load[%d]: writers %d, want more than the level before (%d)", i, l.Writers, levels[i-1].Writers)
-		case len(l.Quantiles) < 2 || len(l.Quantiles) > maxDiskLoadQuantiles:
-			return fmt.Errorf("disk_load[%d]: %d quantiles, want 2 to %d", i, len(l.Quantiles), maxDiskLoadQuantiles)
-		case l.Quantiles[0] <= 0 || slices.Max(l.Quantiles) > time.Minute:
-			return fmt.Errorf("disk_load[%d]: quantiles must lie in (0, 1m]", i)
-		case !slices.IsSorted(l.Quantiles):
-			return fmt.Errorf("disk_load[%d]: quantiles must not decrease", i)
+		}
+		if err := validateQuantiles(l.Quantiles, false); err != nil {
+			return fmt.Errorf("disk_load[%d]: %w", i, err)
 		}
 	}
 	return nil

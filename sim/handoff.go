@@ -3,16 +3,11 @@ package sim
 import (
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"time"
 )
 
-// Bounds of Topology.TransitHandoffs and HandoffLatency.
-const (
-	maxTransitHandoffs   = 32
-	maxHandoffQuantiles  = 1001
-	maxHandoffQuantileAt = time.Minute
-)
+// maxTransitHandoffs bounds Topology.TransitHandoffs.
+const maxTransitHandoffs = 32
 
 func validateHandoffs(n int, q []time.Duration) error {
 	switch {
@@ -22,12 +17,9 @@ func validateHandoffs(n int, q []time.Duration) error {
 		return fmt.Errorf("transit_handoffs and handoff_latency: set both or neither")
 	case len(q) == 0:
 		return nil
-	case len(q) < 2 || len(q) > maxHandoffQuantiles:
-		return fmt.Errorf("handoff_latency: %d quantiles, want 2 to %d", len(q), maxHandoffQuantiles)
-	case q[0] < 0 || slices.Max(q) > maxHandoffQuantileAt:
-		return fmt.Errorf("handoff_latency: quantiles must lie in [0, %v]", maxHandoffQuantileAt)
-	case !slices.IsSorted(q):
-		return fmt.Errorf("handoff_latency: quantiles must not decrease")
+	}
+	if err := validateQuantiles(q, true); err != nil {
+		return fmt.Errorf("handoff_latency: %w", err)
 	}
 	return nil
 }
