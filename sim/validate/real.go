@@ -132,8 +132,7 @@ type commitLog struct {
 	origin  time.Time
 	mu      sync.Mutex
 	batches int
-	synced  []float64
-	spans   []commitSpan
+	synced  []commitSpan // the synced commits
 }
 
 func newCommitLog() *commitLog { return &commitLog{origin: time.Now()} }
@@ -144,8 +143,7 @@ func (l *commitLog) observe(d time.Duration, synced bool) {
 	defer l.mu.Unlock()
 	l.batches++
 	if synced {
-		l.synced = append(l.synced, d.Seconds())
-		l.spans = append(l.spans, commitSpan{start: int64(end - d), end: int64(end)})
+		l.synced = append(l.synced, commitSpan{start: int64(end - d), end: int64(end)})
 	}
 }
 
@@ -153,26 +151,28 @@ func (l *commitLog) observe(d time.Duration, synced bool) {
 func (l *commitLog) load() ([]sim.DiskLoadLevel, []int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return runLoad(l.spans, RunLoadMinSamples)
+	return runLoad(l.synced, RunLoadMinSamples)
 }
 
 // stats summarises the commits observed so far.
 func (l *commitLog) stats() CommitStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	slices.Sort(l.synced)
+	durs := make([]float64, len(l.synced))
+	var sum float64
+	for i, s := range l.synced {
+		durs[i] = time.Duration(s.end - s.start).Seconds()
+		sum += durs[i]
+	}
+	slices.Sort(durs)
 	cs := CommitStats{Batches: l.batches}
 	if l.batches > 0 {
-		cs.SyncedFraction = float64(len(l.synced)) / float64(l.batches)
+		cs.SyncedFraction = float64(len(durs)) / float64(l.batches)
 	}
-	cs.SyncedP50Seconds = sim.Quantile(l.synced, 0.50)
-	cs.SyncedP99Seconds = sim.Quantile(l.synced, 0.99)
-	if len(l.synced) > 0 {
-		var sum float64
-		for _, d := range l.synced {
-			sum += d
-		}
-		cs.SyncedMeanSeconds = sum / float64(len(l.synced))
+	cs.SyncedP50Seconds = sim.Quantile(durs, 0.50)
+	cs.SyncedP99Seconds = sim.Quantile(durs, 0.99)
+	if len(durs) > 0 {
+		cs.SyncedMeanSeconds = sum / float64(len(durs))
 	}
 	return cs
 }
