@@ -111,12 +111,22 @@ func testNodeConfig(t testing.TB, st *crdt.Store, m *member, join []string) Conf
 
 func startCluster(t testing.TB, n int) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil)
+}
+
+// startClusterWith starts n members, each configured further by mod.
+func startClusterWith(t testing.TB, n int, mod func(*Config)) *cluster {
+	t.Helper()
 	c := &cluster{t: t, fed: newFederation(t)}
 	var join []string
 	for i := range n {
 		m := c.fed.admitNew(t, i == 0)
 		st := openStore(t, t.TempDir(), crdt.ReplicaID(fmt.Sprintf("m%d", i)))
-		node, err := Start(testNodeConfig(t, st, m, join))
+		cfg := testNodeConfig(t, st, m, join)
+		if mod != nil {
+			mod(&cfg)
+		}
+		node, err := Start(cfg)
 		require.NoError(t, err)
 		if i == 0 {
 			join = []string{node.Addr().String()}

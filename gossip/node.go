@@ -64,6 +64,22 @@ type Config struct {
 	Seed     uint64
 	Logger   *slog.Logger
 	Registry prometheus.Registerer
+	// Transit, if set, is told when each anti-entropy frame leaves this
+	// member's loop and when one reaches its inbox (TransitObserver).
+	Transit TransitObserver
+}
+
+// TransitObserver follows frames between members' loops: Sent is called
+// with the frame's bytes, its receiver and the time the sender's loop
+// handed it off (before it is written); Arrived with the bytes, this
+// member and the time the frame was queued for the loop. Where both ends
+// report to one observer with one clock (members in one process), a
+// frame's bytes and receiver pair its two calls, and their difference is
+// the frame's time in transit: sender goroutine, encoding, QUIC on both
+// ends, reading and decoding. Calls come from many goroutines.
+type TransitObserver interface {
+	Sent(to crdt.ReplicaID, frame []byte, at time.Time)
+	Arrived(to crdt.ReplicaID, frame []byte, at time.Time)
 }
 
 // DefaultConfig returns the LAN profile's configuration; the caller sets
@@ -497,6 +513,10 @@ func (n *Node) refreshPeers() {
 // send ships envelopes, each on its own goroutine (bounded: beyond the
 // bound an envelope is dropped; anti-entropy resends on its schedule).
 func (n *Node) send(out []Envelope) {
+	var handed time.Time
+	if n.cfg.Transit != nil && len(out) > 0 {
+		handed = time.Now()
+	}
 	for _, e := range out {
 		n.mu.Lock()
 		addr, ok := n.addrs[e.To]
@@ -515,7 +535,7 @@ func (n *Node) send(out []Envelope) {
 		go func() {
 			defer n.wg.Done()
 			defer func() { <-n.sends }()
-			if err := n.sendOne(e, addr); err != nil && n.ctx.Err() == nil {
+			if err := n.sendOne(e, addr, handed); err != nil && n.ctx.Err() == nil {
 				n.metrics.dropped("send")
 				n.log.Debug("anti-entropy send failed", "to", e.To, "type", e.Msg.Type(), "err", err)
 			}
@@ -523,10 +543,13 @@ func (n *Node) send(out []Envelope) {
 	}
 }
 
-func (n *Node) sendOne(e Envelope, addr string) error {
+func (n *Node) sendOne(e Envelope, addr string, handed time.Time) error {
 	b, err := EncodeFrame(e.Msg)
 	if err != nil {
 		return err
+	}
+	if n.cfg.Transit != nil {
+		n.cfg.Transit.Sent(e.To, b, handed)
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
@@ -600,9 +623,13 @@ func (n *Node) serveSync(pc *PeerConn) {
 				n.log.Warn("frame names another sender; dropped", "peer", pc.Peer.Replica, "sender", m.Sender())
 				return
 			}
+			queued := time.Now()
 			select {
 			case n.inbox <- inbound{msg: m, size: len(b)}:
 				// The loop releases the bytes once it has applied the message.
+				if n.cfg.Transit != nil {
+					n.cfg.Transit.Arrived(n.self, b, queued)
+				}
 			case <-n.ctx.Done():
 				release()
 			default:

@@ -3,6 +3,7 @@ package sim
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 )
 
 // network models the links between members: a one-way delay drawn from a
@@ -75,20 +76,21 @@ func (j *journal) commit(ready, alone int64) int64 {
 }
 
 type linkModel struct {
-	median  float64 // ns
-	sigma   float64
-	loss    float64
-	nsPerB  float64 // serialization: ns per byte (0: unlimited)
-	meanRTT int64   // 2 x mean one-way, ns (for SWIM's timeout checks)
+	median    float64 // ns (of the measured latency too)
+	sigma     float64
+	quantiles []time.Duration // measured latency (nil: log-normal)
+	loss      float64
+	nsPerB    float64 // serialization: ns per byte (0: unlimited)
 }
 
 func newLinkModel(l Link) linkModel {
-	m := linkModel{median: float64(l.Latency.Median), sigma: l.Latency.Sigma, loss: l.Loss}
+	m := linkModel{median: float64(l.Latency.Median), sigma: l.Latency.Sigma, quantiles: l.Latency.Quantiles, loss: l.Loss}
 	if l.BandwidthMbps > 0 {
 		m.nsPerB = 8e3 / l.BandwidthMbps // 8 bits per byte / (Mbps = bits per µs) → ns
 	}
-	// Mean of a log-normal: median * exp(sigma^2 / 2).
-	m.meanRTT = int64(2 * m.median * math.Exp(m.sigma*m.sigma/2))
+	if len(m.quantiles) > 0 {
+		m.median = float64(quantileAt(m.quantiles, 0.5))
+	}
 	return m
 }
 
@@ -138,6 +140,9 @@ func (nw *network) link(ra, rb int32) *linkModel { return &nw.links[int(ra)*nw.n
 
 // delay draws the one-way delivery delay of a message of size bytes.
 func (lm *linkModel) delay(rng *rand.Rand, size int) int64 {
+	if lm.quantiles != nil {
+		return quantileAt(lm.quantiles, rng.Float64()) + int64(lm.nsPerB*float64(size))
+	}
 	d := lm.median
 	if lm.sigma > 0 {
 		d *= math.Exp(lm.sigma * rng.NormFloat64())

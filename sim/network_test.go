@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"math/rand/v2"
 	"os"
 	"testing"
@@ -159,4 +160,61 @@ func TestDiskLoadScenarioValidation(t *testing.T) {
 		{Writers: 1, Quantiles: []time.Duration{200 * time.Microsecond, 300 * time.Microsecond, time.Millisecond}},
 		{Writers: 8, Quantiles: []time.Duration{2 * time.Millisecond, 9 * time.Millisecond}},
 	}, parsed.Topology.DiskLoad)
+}
+
+// A measured link draws its delay from the measured quantiles, not a
+// log-normal, and a scenario file gives them as durations.
+func TestMeasuredLinkLatency(t *testing.T) {
+	us := int64(time.Microsecond)
+	lm := newLinkModel(Link{Latency: Latency{Quantiles: []time.Duration{time.Millisecond, 2 * time.Millisecond, 10 * time.Millisecond}}})
+	require.Equal(t, float64(2*time.Millisecond), lm.median, "the median SWIM's dissemination adds")
+	rng := rand.New(rand.NewPCG(3, 4))
+	var below2 int
+	for range 10_000 {
+		d := lm.delay(rng, 1000)
+		require.GreaterOrEqual(t, d, 1000*us)
+		require.LessOrEqual(t, d, 10_000*us)
+		if d < 2000*us {
+			below2++
+		}
+	}
+	require.InDelta(t, 5000, below2, 250, "half the draws below the median")
+
+	withBandwidth := newLinkModel(Link{Latency: Latency{Quantiles: []time.Duration{time.Millisecond, time.Millisecond}}, BandwidthMbps: 8})
+	require.Equal(t, 1000*us+1000*us, withBandwidth.delay(rng, 1000), "1,000 bytes at 8 Mbps take 1 ms more")
+
+	raw, err := os.ReadFile("scenarios/validation.yaml")
+	require.NoError(t, err)
+	raw = bytes.Replace(raw, []byte("latency: {median: 150us, sigma: 0.3}"), []byte("latency: {quantiles: [40ms, 50ms, 60ms]}"), 1)
+	sc, err := ParseScenario(raw)
+	require.NoError(t, err)
+	require.Equal(t, []time.Duration{40 * time.Millisecond, 50 * time.Millisecond, 60 * time.Millisecond}, sc.Topology.DefaultLink.Latency.Quantiles)
+	sc.Duration = 20 * time.Second
+	res, err := Run(context.Background(), sc, RunOptions{})
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Latencies)
+	// Every write crosses at least one link of at least 40 ms; the
+	// default link (150 µs) converges within a few ms.
+	require.GreaterOrEqual(t, res.Latencies[0], 0.040)
+}
+
+func TestMeasuredLinkValidation(t *testing.T) {
+	for name, tc := range map[string]struct {
+		lat  Latency
+		want string
+	}{
+		"median and quantiles": {Latency{Median: time.Millisecond, Quantiles: []time.Duration{1, 2}}, "not both"},
+		"sigma and quantiles":  {Latency{Sigma: 0.3, Quantiles: []time.Duration{1, 2}}, "not both"},
+		"one quantile":         {Latency{Quantiles: []time.Duration{1}}, "1 quantiles"},
+		"decreasing":           {Latency{Quantiles: []time.Duration{2, 1}}, "must not decrease"},
+		"zero":                 {Latency{Quantiles: []time.Duration{0, 1}}, "(0, 1m]"},
+		"over a minute":        {Latency{Quantiles: []time.Duration{1, 2 * time.Minute}}, "(0, 1m]"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sc, err := LoadScenario("validation")
+			require.NoError(t, err)
+			sc.Topology.DefaultLink.Latency = tc.lat
+			require.ErrorContains(t, sc.Validate(), tc.want)
+		})
+	}
 }

@@ -181,7 +181,8 @@ type Region struct {
 
 // Link is a one-way network path model.
 type Link struct {
-	// Latency is log-normal: Median and Sigma (of the underlying normal).
+	// Latency is log-normal (Median and Sigma of the underlying normal)
+	// or measured (Quantiles).
 	Latency Latency `yaml:"latency"`
 	// Loss is the probability a message is dropped.
 	Loss float64 `yaml:"loss"`
@@ -189,10 +190,14 @@ type Link struct {
 	BandwidthMbps float64 `yaml:"bandwidth_mbps"`
 }
 
-// Latency is a log-normal one-way delay distribution.
+// Latency is a one-way delay distribution: log-normal with Median and
+// Sigma, or, with Quantiles, a measured one given as evenly spaced
+// quantiles (from the fastest to the slowest), drawn by interpolating
+// between them. Set Median or Quantiles, not both.
 type Latency struct {
-	Median time.Duration `yaml:"median"`
-	Sigma  float64       `yaml:"sigma"`
+	Median    time.Duration   `yaml:"median"`
+	Sigma     float64         `yaml:"sigma"`
+	Quantiles []time.Duration `yaml:"quantiles"`
 }
 
 // PairLink overrides the link between two regions (both directions).
@@ -357,7 +362,7 @@ func (sc *Scenario) applyDefaults() {
 			sc.Topology.Regions[i].Weight = 1
 		}
 	}
-	if sc.Topology.DefaultLink.Latency.Median == 0 {
+	if l := sc.Topology.DefaultLink.Latency; l.Median == 0 && len(l.Quantiles) == 0 {
 		sc.Topology.DefaultLink = DefaultLANLink()
 	}
 	if sc.Workload.Arrival == "" {
@@ -412,7 +417,16 @@ func checkFraction(what string, f float64) error {
 }
 
 func (l Link) validate(what string) error {
+	if q := l.Latency.Quantiles; len(q) > 0 {
+		if l.Latency.Median != 0 || l.Latency.Sigma != 0 {
+			return fmt.Errorf("%s: latency: set median and sigma or quantiles, not both", what)
+		}
+		if err := validateQuantiles(q, false); err != nil {
+			return fmt.Errorf("%s: latency quantiles: %w", what, err)
+		}
+	}
 	switch {
+	case len(l.Latency.Quantiles) > 0:
 	case l.Latency.Median <= 0 || l.Latency.Median > time.Minute:
 		return fmt.Errorf("%s: latency median %s: want (0, 1m]", what, l.Latency.Median)
 	case !finite(l.Latency.Sigma) || l.Latency.Sigma < 0 || l.Latency.Sigma > 3:

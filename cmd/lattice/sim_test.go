@@ -80,13 +80,15 @@ func TestSimValidate(t *testing.T) {
 	require.Equal(t, 0, code, errOut.String())
 	assert.Contains(t, out.String(), "MEMBERS")
 	for _, sched := range []string{"fifo", "shared"} {
-		assert.Regexp(t, `\n3 +\d channels +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
-		assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
-		assert.Regexp(t, `\n3 +by load, 3 levels +`+sched+` +every +0 +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +\d channels +`+sched+` +every +0 +assumed +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +journal \+[0-9.]+ ms/write +`+sched+` +every +0 +assumed +[0-9.]+ ms`, out.String())
+		assert.Regexp(t, `\n3 +by load, 3 levels +`+sched+` +every +0 +assumed +[0-9.]+ ms`, out.String())
 	}
-	assert.Regexp(t, `\n3 +by load, 3 levels +shared +changed +0 +[0-9.]+ ms`, out.String())
-	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +[0-9.]+ ms`, out.String())
-	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +7 +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +by load, 3 levels +shared +changed +0 +assumed +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +assumed +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +7 +assumed +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +measured +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `3 members, real frames in transit \(loop to inbox\): p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms over \d+ frames`, out.String())
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
 	require.NoError(t, err)
@@ -103,6 +105,7 @@ func TestSimValidate(t *testing.T) {
 				Scheduler string `json:"host_scheduler"`
 				Writes    string `json:"disk_writes"`
 				Handoffs  int    `json:"transit_handoffs"`
+				Link      string `json:"link_model"`
 				Sim       struct {
 					Writes int     `json:"writes"`
 					P99    float64 `json:"convergence_p99_seconds"`
@@ -122,9 +125,10 @@ func TestSimValidate(t *testing.T) {
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
-	require.Len(t, rep.Rows[0].Sims, 9)
+	require.Len(t, rep.Rows[0].Sims, 10)
 	assert.Equal(t, 7, rep.Rows[0].Sims[8].Handoffs)
-	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run", "run"} {
+	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run", "run", "run"} {
+		assert.Equal(t, map[bool]string{false: "assumed", true: "measured"}[i == 9], rep.Rows[0].Sims[i].Link)
 		assert.Equal(t, model, rep.Rows[0].Sims[i].Model)
 		assert.Equal(t, map[bool]string{false: "fifo", true: "shared"}[i >= 3], rep.Rows[0].Sims[i].Scheduler)
 		assert.Equal(t, map[bool]string{false: "every", true: "changed"}[i >= 6], rep.Rows[0].Sims[i].Writes)

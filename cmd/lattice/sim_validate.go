@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -72,10 +73,10 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tHAND-OFFS\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
+			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tHAND-OFFS\tLINK\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
 			for _, r := range rep.Rows {
 				for _, s := range r.Sims {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes, s.Handoffs,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes, s.Handoffs, s.Link,
 						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.Sim.P50Seconds*1e3, s.Sim.P99Seconds*1e3, s.P50Diff*100, s.P99Diff*100, s.Within, r.Real.MessagesPerWrite, s.Sim.MessagesPerWrite,
 						r.Real.HandlingPerMessage*1e3, s.Sim.HandlingPerMessage*1e3)
 				}
@@ -89,6 +90,10 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, c.SyncedMeanSeconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
 				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real loop per message: %.2f ms handling, %.2f ms CPU\n",
 					r.Members, r.Real.HandlingPerMessage*1e3, r.Calibration.CPUPerMessageSeconds*1e3)
+				if c := r.Calibration; len(c.Transit) > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d members, real frames in transit (loop to inbox): p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d frames\n",
+						r.Members, millis(c.Transit[len(c.Transit)/2]), millis(c.Transit[len(c.Transit)*99/100]), millis(c.Transit[len(c.Transit)-1]), c.TransitFrames)
+				}
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", filepath.Join(out, "validation.json"))
 			return err
@@ -101,6 +106,9 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 	f.StringVar(&out, "out", "", "output directory (required)")
 	return cmd
 }
+
+// millis is d in milliseconds.
+func millis(d time.Duration) float64 { return d.Seconds() * 1e3 }
 
 // diskModelLabel names a disk model with its calibrated parameter.
 func diskModelLabel(m validate.DiskModel, cal validate.Calibration) string {

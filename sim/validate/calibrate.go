@@ -37,6 +37,10 @@ import (
 //   - the time the real run's goroutines waited for a core once runnable
 //     (HandoffLatency, the runtime's /sched/latencies), which a message
 //     meets at each of its TransitHandoffs between two members' loops;
+//   - each anti-entropy frame's time in transit in the real run, from its
+//     sender's loop handing it off to its receiver's inbox (Transit, for
+//     the measured link: sending goroutine, encoding, QUIC on both ends,
+//     reading, decoding, and every wait for a core on the way);
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
@@ -57,7 +61,11 @@ type Calibration struct {
 	RunDiskLoadCommits []int               `json:"run_disk_load_commits"`
 	// HandoffLatency is the real run's goroutine scheduling latency
 	// (quantiles): each of a message's TransitHandoffs waits this long.
-	HandoffLatency       []time.Duration `json:"handoff_latency_ns"`
+	HandoffLatency []time.Duration `json:"handoff_latency_ns"`
+	// Transit is the real run's frames' time in transit (quantiles),
+	// measured on TransitFrames frames.
+	Transit              []time.Duration `json:"transit_ns"`
+	TransitFrames        int             `json:"transit_frames"`
 	CPUPerMessageSeconds float64         `json:"cpu_per_message_seconds"`
 	Cores                int             `json:"cores"`
 	Samples              int             `json:"samples"`

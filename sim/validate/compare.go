@@ -106,10 +106,25 @@ type Model struct {
 	// Handoffs is how many goroutine hand-offs a message waits through in
 	// transit, each drawn from Calibration.HandoffLatency (0: none).
 	Handoffs int `json:"transit_handoffs"`
+	// Link is the link's latency: the scenario's assumed log-normal
+	// (LinkAssumed) or the real run's transit (LinkMeasured).
+	Link LinkModel `json:"link_model"`
 }
 
+// LinkModel is where the simulated side's link latency comes from.
+type LinkModel string
+
+const (
+	// LinkAssumed: the validation scenario's log-normal loopback link.
+	LinkAssumed LinkModel = "assumed"
+	// LinkMeasured: each message's delay is drawn from the real run's
+	// frames' time in transit (Calibration.Transit), which includes every
+	// wait for a core on the way, so no hand-offs are added to it.
+	LinkMeasured LinkModel = "measured"
+)
+
 func (m Model) String() string {
-	return fmt.Sprintf("%s disk, %s cores, %s message writes, %d transit hand-offs", m.Disk, m.Scheduler, m.Writes, m.Handoffs)
+	return fmt.Sprintf("%s disk, %s cores, %s message writes, %d transit hand-offs, %s link", m.Disk, m.Scheduler, m.Writes, m.Handoffs, m.Link)
 }
 
 // Models returns the host models Compare simulates, in order: every
@@ -117,18 +132,22 @@ func (m Model) String() string {
 // a durable write for every message; then the disk by load, from the probe
 // and from the real run's commits, on shared cores with a durable write
 // only where a store makes one; last the run's commits again, with each
-// message also waiting TransitHandoffs times for a core in transit.
+// message also waiting TransitHandoffs times for a core in transit; and
+// the run's commits with the link replaced by the real run's measured
+// transit. All but the last use the assumed link.
 func Models() []Model {
 	var ms []Model
 	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
 		for _, d := range []DiskModel{DiskChannels, DiskJournal, DiskLoad} {
-			ms = append(ms, Model{Disk: d, Scheduler: sched, Writes: sim.DiskWritesEvery})
+			ms = append(ms, Model{Disk: d, Scheduler: sched, Writes: sim.DiskWritesEvery, Link: LinkAssumed})
 		}
 	}
 	for _, d := range []DiskModel{DiskLoad, DiskRun} {
-		ms = append(ms, Model{Disk: d, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged})
+		ms = append(ms, Model{Disk: d, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Link: LinkAssumed})
 	}
-	return append(ms, Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Handoffs: TransitHandoffs})
+	return append(ms,
+		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Handoffs: TransitHandoffs, Link: LinkAssumed},
+		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Link: LinkMeasured})
 }
 
 // ScenarioName is the built-in scenario modelling the real workload.
@@ -159,6 +178,16 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 				return Side{}, fmt.Errorf("%d transit hand-offs: the real run measured no scheduling latency", model.Handoffs)
 			}
 			sc.Topology.TransitHandoffs, sc.Topology.HandoffLatency = model.Handoffs, cal.HandoffLatency
+		}
+		switch model.Link {
+		case LinkAssumed, "":
+		case LinkMeasured:
+			if len(cal.Transit) == 0 {
+				return Side{}, fmt.Errorf("link model %q: the real run measured no frame in transit", model.Link)
+			}
+			sc.Topology.DefaultLink.Latency = sim.Latency{Quantiles: cal.Transit}
+		default:
+			return Side{}, fmt.Errorf("link model %q: want %s or %s", model.Link, LinkAssumed, LinkMeasured)
 		}
 		switch model.Disk {
 		case DiskChannels:
@@ -213,6 +242,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
 	cal.HandoffLatency = real.SchedLatency
+	cal.Transit, cal.TransitFrames = real.Transit, real.TransitFrames
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	realSide.HandlingPerMessage = handling
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {

@@ -109,6 +109,13 @@ type RealResult struct {
 	// SchedLatency is how long the process's goroutines waited for a core
 	// once runnable, during the writes (evenly spaced quantiles).
 	SchedLatency []time.Duration
+	// Transit is the anti-entropy frames' time from their sender's loop
+	// to their receiver's inbox during the writes (evenly spaced
+	// quantiles), measured on TransitFrames frames; TransitUnmatched
+	// arrived without their sending seen (sent before the writes).
+	Transit          []time.Duration
+	TransitFrames    int
+	TransitUnmatched int
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -194,7 +201,8 @@ func RunReal(ctx context.Context, cfg RealConfig) (RealResult, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	members, err := startMembers(cfg, log)
+	transit := newTransitLog()
+	members, err := startMembers(cfg, log, transit)
 	defer func() {
 		for _, m := range members {
 			if m.node != nil {
@@ -214,12 +222,12 @@ func RunReal(ctx context.Context, cfg RealConfig) (RealResult, error) {
 	case <-ctx.Done():
 		return RealResult{}, ctx.Err()
 	}
-	return measure(ctx, cfg, members)
+	return measure(ctx, cfg, members, transit)
 }
 
 const realFederation = "validation"
 
-func startMembers(cfg RealConfig, log *slog.Logger) ([]*realMember, error) {
+func startMembers(cfg RealConfig, log *slog.Logger, transit *transitLog) ([]*realMember, error) {
 	founder, err := identity.Generate()
 	if err != nil {
 		return nil, fmt.Errorf("founder identity: %w", err)
@@ -264,6 +272,7 @@ func startMembers(cfg RealConfig, log *slog.Logger) ([]*realMember, error) {
 		nc.Seed = cfg.Seed<<8 ^ uint64(i+1)
 		nc.Logger = log
 		nc.Registry = m.reg
+		nc.Transit = transit
 		if m.node, err = gossip.Start(nc); err != nil {
 			return members, fmt.Errorf("member %d: %w", i, err)
 		}
@@ -312,7 +321,7 @@ func probeValue(i int) []byte {
 	return []byte(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":` + strconv.Itoa(i) + `}}`)
 }
 
-func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealResult, error) {
+func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit *transitLog) (RealResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	arrivals := make(chan arrival, 64*len(members))
@@ -345,6 +354,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
 	startHandling, startSched := sumCounter(members, handlingMetric), readSched()
+	transit.start()
 	for i := range cfg.Writes {
 		st := members[rng.IntN(len(members))].st
 		t0 := time.Now()
@@ -386,6 +396,10 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember) (RealRe
 	res.SchedLatency = schedLatencySince(startSched)
 	res.Commits = commits.stats()
 	res.CommitLoad, res.CommitLoadCommits = commits.load()
+	res.Transit, res.TransitFrames = transit.quantiles()
+	transit.mu.Lock()
+	res.TransitUnmatched = transit.unmatched
+	transit.mu.Unlock()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

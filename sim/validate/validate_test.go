@@ -41,6 +41,12 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.Len(t, res.SchedLatency, DiskLoadQuantiles)
 	require.True(t, slices.IsSorted(res.SchedLatency))
 	require.Less(t, res.HandlingSeconds/res.Messages, cfg.WriteTimeout.Seconds())
+	// Every handled message was a frame in transit, timed from its
+	// sender's loop to its receiver's inbox.
+	require.Len(t, res.Transit, DiskLoadQuantiles)
+	require.True(t, slices.IsSorted(res.Transit))
+	require.Greater(t, res.Transit[0], time.Duration(0))
+	require.InEpsilon(t, res.Messages, float64(res.TransitFrames+res.TransitUnmatched), 0.1)
 	// Every write is at least one synced commit at its writer and at each
 	// other member.
 	c := res.Commits
@@ -67,8 +73,10 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, 2, row.Calibration.DiskLoadPasses, "before and after the real run")
 	sides := []Side{row.Real}
 	require.NotEmpty(t, row.Calibration.RunDiskLoad, "the real run's commits were grouped by load")
-	require.Len(t, row.Sims, 9, "three disk models, each with FIFO and shared cores; three with writes where changed")
+	require.Len(t, row.Sims, 10, "three disk models, each with FIFO and shared cores; four with writes where changed")
 	require.Len(t, row.Calibration.HandoffLatency, DiskLoadQuantiles, "the real run's scheduling latency was read")
+	require.Len(t, row.Calibration.Transit, DiskLoadQuantiles, "the real run's frames were timed in transit")
+	require.Positive(t, row.Calibration.TransitFrames)
 	for i, s := range row.Sims {
 		require.Equal(t, Models()[i], s.Model)
 		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
