@@ -7,16 +7,25 @@ import (
 	"time"
 )
 
-// DiskLoadLevel is the synced-write latency a disk showed with Writers
-// concurrent closed-loop writers: Quantiles are evenly spaced quantiles
-// of the measured latencies, from the fastest (q=0) to the slowest (q=1).
+// DiskLoadLevel is the latency measured with Writers operations in
+// flight at once: for disk_load, synced writes by concurrent writers; for
+// transit_load, messages in transit between members' loops. Quantiles
+// are evenly spaced quantiles of the measured latencies, from the fastest
+// (q=0) to the slowest (q=1).
 type DiskLoadLevel struct {
 	Writers   int             `yaml:"writers" json:"writers"`
 	Quantiles []time.Duration `yaml:"quantiles" json:"quantiles_ns"`
 }
 
-// Bounds of Topology.DiskLoad.
-const maxDiskLoadLevels = 64
+// MaxLoadLevels bounds the levels of Topology.DiskLoad and TransitLoad.
+const MaxLoadLevels = 64
+
+// Bounds on a load level's operations in flight: synced writers on one
+// disk, messages in transit on one host.
+const (
+	maxDiskWriters     = 1024
+	maxTransitMessages = 1 << 20
+)
 
 // maxQuantiles bounds a measured latency distribution given as evenly
 // spaced quantiles (disk_load levels, handoff_latency).
@@ -41,41 +50,49 @@ func validateQuantiles(q []time.Duration, zeroOK bool) error {
 	return nil
 }
 
-func validateDiskLoad(levels []DiskLoadLevel) error {
-	if len(levels) > maxDiskLoadLevels {
-		return fmt.Errorf("disk_load: %d levels, want at most %d", len(levels), maxDiskLoadLevels)
+// validateLoadLevels checks the levels of a latency by load (field
+// disk_load or transit_load), each at most maxWriters in flight.
+func validateLoadLevels(field string, levels []DiskLoadLevel, maxWriters int) error {
+	if len(levels) > MaxLoadLevels {
+		return fmt.Errorf("%s: %d levels, want at most %d", field, len(levels), MaxLoadLevels)
 	}
 	for i, l := range levels {
 		switch {
-		case l.Writers < 1 || l.Writers > 1024:
-			return fmt.Errorf("disk_load[%d]: writers %d, want 1 to 1024", i, l.Writers)
+		case l.Writers < 1 || l.Writers > maxWriters:
+			return fmt.Errorf("%s[%d]: writers %d, want 1 to %d", field, i, l.Writers, maxWriters)
 		case i > 0 && l.Writers <= levels[i-1].Writers:
-			return fmt.Errorf("disk_load[%d]: writers %d, want more than the level before (%d)", i, l.Writers, levels[i-1].Writers)
+			return fmt.Errorf("%s[%d]: writers %d, want more than the level before (%d)", field, i, l.Writers, levels[i-1].Writers)
 		}
 		if err := validateQuantiles(l.Quantiles, false); err != nil {
-			return fmt.Errorf("disk_load[%d]: %w", i, err)
+			return fmt.Errorf("%s[%d]: %w", field, i, err)
 		}
 	}
 	return nil
 }
 
-// loadedDisk is a disk whose synced-write latency depends on how many
-// writes are in flight when a write starts, drawn from latencies measured
-// on the real disk at that concurrency (Topology.DiskLoad). Unlike FIFO
-// channels or a deterministic journal it reproduces both the rise of the
-// latency with load and its spread under load, which on a journaling file
-// system comes from commits that other writers' fsyncs make wait.
-type loadedDisk struct {
+// byLoad is a latency that depends on how many operations are in flight
+// when one starts, drawn from latencies measured at that concurrency.
+//
+// As a disk (Topology.DiskLoad), unlike FIFO channels or a deterministic
+// journal, it reproduces both the rise of the synced-write latency with
+// load and its spread under load, which on a journaling file system comes
+// from commits that other writers' fsyncs make wait. As the host's
+// transit (Topology.TransitLoad) it makes a message's time between two
+// members' loops grow with the messages in transit beside it, which share
+// the host's cores: the traffic a write's own spread makes slows that
+// spread, as it does on a real host.
+type byLoad struct {
 	levels []DiskLoadLevel
-	spans  []span // writes scheduled, not yet over at the engine's time
+	spans  []span // operations scheduled, not yet over at the engine's time
 }
 
 type span struct{ start, end int64 }
 
-// commit returns when a write starting at start is durable. now is the
-// engine's time: writes over by then can no longer overlap a new one
-// (every write starts at or after the time it is scheduled).
-func (d *loadedDisk) commit(rng *rand.Rand, now, start int64) int64 {
+// run returns when an operation starting at start ends (a write is
+// durable, a message in its receiver's inbox). now is the engine's time:
+// operations over by then can no longer overlap a new one (every
+// operation starts at or after the time it is scheduled).
+func (d *byLoad) run(rng *rand.Rand, now, start int64) int64 {
 	k := 1
 	for i := 0; i < len(d.spans); {
 		s := d.spans[i]
@@ -97,7 +114,7 @@ func (d *loadedDisk) commit(rng *rand.Rand, now, start int64) int64 {
 // latency is the u-quantile of the latency with k writers in flight,
 // linear between the measured quantiles and between the measured levels
 // that bracket k (the nearest level outside the measured range).
-func (d *loadedDisk) latency(u float64, k int) int64 {
+func (d *byLoad) latency(u float64, k int) int64 {
 	hi, found := slices.BinarySearchFunc(d.levels, k, func(l DiskLoadLevel, k int) int { return l.Writers - k })
 	switch {
 	case found:

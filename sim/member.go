@@ -192,7 +192,7 @@ func (w *World) sendAll(from *member, out []gossip.Envelope) {
 			continue
 		}
 		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, wire: wire, job: w.pre.queue(wire)})
-		w.eng.Schedule(w.eng.now+lm.delay(w.rng, len(wire))+w.nw.handoffs.delay(w.rng), evArrive, to, int64(slot))
+		w.eng.Schedule(w.nw.arrival(w.rng, lm, w.eng.now, len(wire)), evArrive, to, int64(slot))
 	}
 	w.pre.flush()
 }

@@ -14,16 +14,19 @@ import (
 // summary shows how far), so queueing would not change the result.
 type network struct {
 	nRegions int
-	links    []linkModel  // nRegions*nRegions, row-major by (from, to)
-	process  int64        // receiver's durable write time (median), ns
-	procSig  float64      // log-normal sigma of the durable write time
-	cpu      int64        // receiver's computation per message, ns
-	side     []int32      // partition side per member; all 0 when healed
-	cores    servers      // shared host cores (nil: unshared)
-	disk     servers      // shared disk channels (nil: unshared)
-	journal  *journal     // shared journal with group commit (nil: none)
-	loaded   *loadedDisk  // shared disk with measured latency by load (nil: none)
-	shared   *sharedCores // host cores under processor sharing (nil: FIFO cores)
+	links    []linkModel // nRegions*nRegions, row-major by (from, to)
+	process  int64       // receiver's durable write time (median), ns
+	procSig  float64     // log-normal sigma of the durable write time
+	cpu      int64       // receiver's computation per message, ns
+	side     []int32     // partition side per member; all 0 when healed
+	cores    servers     // shared host cores (nil: unshared)
+	disk     servers     // shared disk channels (nil: unshared)
+	journal  *journal    // shared journal with group commit (nil: none)
+	loaded   *byLoad     // shared disk with measured latency by load (nil: none)
+	// transit is the host's measured time for a message between two
+	// members' loops by messages in transit (nil: the links' latency).
+	transit *byLoad
+	shared  *sharedCores // host cores under processor sharing (nil: FIFO cores)
 	// writesChanged: only messages that change what a store keeps take a
 	// durable write (Topology.DiskWrites "changed").
 	writesChanged bool
@@ -112,7 +115,10 @@ func newNetwork(t Topology, regionIdx map[string]int, members int) *network {
 		nw.shared = &sharedCores{cores: float64(t.HostCores)}
 	}
 	if len(t.DiskLoad) > 0 {
-		nw.loaded = &loadedDisk{levels: t.DiskLoad}
+		nw.loaded = &byLoad{levels: t.DiskLoad}
+	}
+	if len(t.TransitLoad) > 0 {
+		nw.transit = &byLoad{levels: t.TransitLoad}
 	}
 	def := newLinkModel(t.DefaultLink)
 	inter := def
@@ -180,12 +186,25 @@ func (nw *network) write(rng *rand.Rand, now, start int64) int64 {
 	nw.writes++
 	switch {
 	case nw.loaded != nil:
-		return nw.loaded.commit(rng, now, start)
+		return nw.loaded.run(rng, now, start)
 	case nw.journal != nil:
 		return nw.journal.commit(start, nw.processTime(rng))
 	default:
 		return nw.disk.serve(start, nw.processTime(rng))
 	}
+}
+
+// arrival draws when a message of size bytes sent at the engine's time
+// now on link lm reaches its receiver: the link's delay, or the host's
+// transit by load in its place, then the waits for cores in transit.
+func (nw *network) arrival(rng *rand.Rand, lm *linkModel, now int64, size int) int64 {
+	var at int64
+	if nw.transit != nil {
+		at = nw.transit.run(rng, now, now) + int64(lm.nsPerB*float64(size))
+	} else {
+		at = now + lm.delay(rng, size)
+	}
+	return at + nw.handoffs.delay(rng)
 }
 
 // lost draws whether a message is dropped.

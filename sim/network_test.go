@@ -88,18 +88,18 @@ func TestLoadedDiskLatencyFollowsLoad(t *testing.T) {
 	flat := func(writers int, d time.Duration) DiskLoadLevel {
 		return DiskLoadLevel{Writers: writers, Quantiles: []time.Duration{d, d}}
 	}
-	d := &loadedDisk{levels: []DiskLoadLevel{flat(1, time.Millisecond), flat(2, 5*time.Millisecond), flat(3, 9*time.Millisecond)}}
+	d := &byLoad{levels: []DiskLoadLevel{flat(1, time.Millisecond), flat(2, 5*time.Millisecond), flat(3, 9*time.Millisecond)}}
 	rng := rand.New(rand.NewPCG(1, 2))
-	require.Equal(t, 1000*us, d.commit(rng, 0, 0), "alone")
-	require.Equal(t, 5500*us, d.commit(rng, 0, 500*us), "one other in flight")
-	require.Equal(t, 9600*us, d.commit(rng, 0, 600*us), "two others in flight")
+	require.Equal(t, 1000*us, d.run(rng, 0, 0), "alone")
+	require.Equal(t, 5500*us, d.run(rng, 0, 500*us), "one other in flight")
+	require.Equal(t, 9600*us, d.run(rng, 0, 600*us), "two others in flight")
 	// At 2 ms the first write is over; the two others still overlap.
-	require.Equal(t, 11000*us, d.commit(rng, 2000*us, 2000*us))
+	require.Equal(t, 11000*us, d.run(rng, 2000*us, 2000*us))
 	require.Len(t, d.spans, 3, "writes over by the engine's time are forgotten")
-	require.Equal(t, 21000*us, d.commit(rng, 20000*us, 20000*us), "idle again")
+	require.Equal(t, 21000*us, d.run(rng, 20000*us, 20000*us), "idle again")
 	require.Len(t, d.spans, 1)
 
-	spread := &loadedDisk{levels: []DiskLoadLevel{
+	spread := &byLoad{levels: []DiskLoadLevel{
 		{Writers: 1, Quantiles: []time.Duration{100 * time.Microsecond, 300 * time.Microsecond}},
 		{Writers: 3, Quantiles: []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond}},
 	}}
@@ -134,7 +134,7 @@ func TestDiskLoadScenarioValidation(t *testing.T) {
 		"decreasing":      {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{2, 1}}}, Topology{ProcessCPU: 1}, "must not decrease"},
 		"zero latency":    {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{0, 1}}}, Topology{ProcessCPU: 1}, "(0, 1m]"},
 		"over a minute":   {[]DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{1, 2 * time.Minute}}}, Topology{ProcessCPU: 1}, "(0, 1m]"},
-		"too many levels": {make([]DiskLoadLevel, maxDiskLoadLevels+1), Topology{ProcessCPU: 1}, "levels"},
+		"too many levels": {make([]DiskLoadLevel, MaxLoadLevels+1), Topology{ProcessCPU: 1}, "levels"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			sc, err := LoadScenario("validation")
@@ -217,4 +217,55 @@ func TestMeasuredLinkValidation(t *testing.T) {
 			require.ErrorContains(t, sc.Validate(), tc.want)
 		})
 	}
+}
+
+// With transit_load a message's time in transit is drawn at the number of
+// messages in transit when it is sent, in place of the link's latency; the
+// link's bandwidth still adds.
+func TestTransitByLoad(t *testing.T) {
+	ms := int64(time.Millisecond)
+	flat := func(k int, d time.Duration) DiskLoadLevel {
+		return DiskLoadLevel{Writers: k, Quantiles: []time.Duration{d, d}}
+	}
+	top := Topology{
+		Regions:     []Region{{Name: "host", Weight: 1}},
+		DefaultLink: Link{Latency: Latency{Median: time.Second}, BandwidthMbps: 8},
+		TransitLoad: []DiskLoadLevel{flat(1, time.Millisecond), flat(3, 3*time.Millisecond)},
+	}
+	nw := newNetwork(top, map[string]int{"host": 0}, 2)
+	lm := nw.link(0, 0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	require.Equal(t, 10*ms+1*ms, nw.arrival(rng, lm, 10*ms, 0), "alone: the level at 1, not the link's second")
+	require.Equal(t, 10*ms+2*ms, nw.arrival(rng, lm, 10*ms, 0), "one other in transit: between the levels")
+	require.Equal(t, 10*ms+3*ms+ms, nw.arrival(rng, lm, 10*ms, 1000), "two others, and 1,000 bytes at 8 Mbps")
+	require.Equal(t, 20*ms+1*ms, nw.arrival(rng, lm, 20*ms, 0), "the others arrived: alone again")
+
+	sc, err := LoadScenario("validation")
+	require.NoError(t, err)
+	sc.Topology.TransitLoad = top.TransitLoad
+	require.NoError(t, sc.Validate())
+	sc.Topology.TransitHandoffs, sc.Topology.HandoffLatency = 1, []time.Duration{1, 2}
+	require.ErrorContains(t, sc.Validate(), "transit_load and transit_handoffs")
+	sc.Topology.TransitHandoffs, sc.Topology.HandoffLatency = 0, nil
+	sc.Topology.TransitLoad = []DiskLoadLevel{flat(2, time.Millisecond), flat(1, time.Millisecond)}
+	require.ErrorContains(t, sc.Validate(), "transit_load[1]: writers 1, want more than the level before")
+	sc.Topology.TransitLoad = []DiskLoadLevel{{Writers: 1, Quantiles: []time.Duration{0, 1}}}
+	require.ErrorContains(t, sc.Validate(), "transit_load[0]: quantiles must lie in (0, 1m]")
+
+	// In a run, the busier the host, the slower a write spreads (members
+	// handle messages at once: transit is all there is).
+	conv := func(levels []DiskLoadLevel) float64 {
+		sc, err := LoadScenario("validation")
+		require.NoError(t, err)
+		sc.Duration = 20 * time.Second
+		sc.Topology.ProcessCPU, sc.Topology.ProcessDelay, sc.Topology.ProcessSigma = 0, 0, 0
+		sc.Topology.DiskChannels, sc.Topology.HostCores = 0, 0
+		sc.Topology.TransitLoad = levels
+		res, err := Run(context.Background(), sc, RunOptions{})
+		require.NoError(t, err)
+		return Quantile(res.Latencies, 0.5)
+	}
+	quiet := conv([]DiskLoadLevel{flat(1, time.Millisecond)})
+	busy := conv([]DiskLoadLevel{flat(1, time.Millisecond), flat(20, 20*time.Millisecond)})
+	require.Greater(t, busy, 2*quiet)
 }

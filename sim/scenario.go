@@ -149,6 +149,15 @@ type Topology struct {
 	// measured host. Set both or neither.
 	TransitHandoffs int             `yaml:"transit_handoffs"`
 	HandoffLatency  []time.Duration `yaml:"handoff_latency"`
+	// TransitLoad, if set, replaces the links' latency with the host's
+	// measured time for a message between two members' loops (sending,
+	// encoding, the transport on both ends, reading, decoding and the
+	// waits for cores among them) by how many messages are in transit at
+	// once (Writers: itself included), as disk_load levels: the model of
+	// members that share one host, as in the validation. Links keep their
+	// bandwidth and loss. Not with transit_handoffs, which the measured
+	// transit includes.
+	TransitLoad []DiskLoadLevel `yaml:"transit_load"`
 	// DiskWrites is which handled messages take a durable write: "every"
 	// (the default) charges one to each; "changed" charges one only to a
 	// message after which the member's store would make a synced write
@@ -544,7 +553,15 @@ func (sc *Scenario) Validate() error {
 		case t.ProcessCPU == 0:
 			return fmt.Errorf("disk_load needs process_cpu (the two-step processing model)")
 		}
-		if err := validateDiskLoad(t.DiskLoad); err != nil {
+		if err := validateLoadLevels("disk_load", t.DiskLoad, maxDiskWriters); err != nil {
+			return err
+		}
+	}
+	if len(t.TransitLoad) > 0 {
+		if t.TransitHandoffs != 0 {
+			return fmt.Errorf("transit_load and transit_handoffs: the measured transit includes the hand-offs; set one")
+		}
+		if err := validateLoadLevels("transit_load", t.TransitLoad, maxTransitMessages); err != nil {
 			return err
 		}
 	}

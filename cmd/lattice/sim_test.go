@@ -88,6 +88,7 @@ func TestSimValidate(t *testing.T) {
 	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +assumed +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +7 +assumed +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +measured +[0-9.]+ ms`, out.String())
+	assert.Regexp(t, `\n3 +run's load, \d+ levels? +shared +changed +0 +by load, \d+ levels +[0-9.]+ ms`, out.String())
 	assert.Regexp(t, `3 members, real frames in transit \(loop to inbox\): p50 [0-9.]+ ms, p99 [0-9.]+ ms, max [0-9.]+ ms over \d+ frames`, out.String())
 	assert.Regexp(t, `3 members, real store commits: \d+% of \d+ batches synced, p50 [0-9.]+ ms`, out.String())
 	b, err := os.ReadFile(filepath.Join(dir, "validation.json"))
@@ -125,10 +126,14 @@ func TestSimValidate(t *testing.T) {
 	assert.Positive(t, rep.Rows[0].RealCommits.Batches)
 	assert.Positive(t, rep.Rows[0].RealCommits.P50)
 	assert.Positive(t, rep.Rows[0].Real.P99)
-	require.Len(t, rep.Rows[0].Sims, 10)
+	require.Len(t, rep.Rows[0].Sims, 11)
 	assert.Equal(t, 7, rep.Rows[0].Sims[8].Handoffs)
-	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run", "run", "run"} {
-		assert.Equal(t, map[bool]string{false: "assumed", true: "measured"}[i == 9], rep.Rows[0].Sims[i].Link)
+	for i, model := range []string{"channels", "journal", "load", "channels", "journal", "load", "load", "run", "run", "run", "run"} {
+		link := map[int]string{9: "measured", 10: "by load"}[i]
+		if i < 9 {
+			link = "assumed"
+		}
+		assert.Equal(t, link, rep.Rows[0].Sims[i].Link)
 		assert.Equal(t, model, rep.Rows[0].Sims[i].Model)
 		assert.Equal(t, map[bool]string{false: "fifo", true: "shared"}[i >= 3], rep.Rows[0].Sims[i].Scheduler)
 		assert.Equal(t, map[bool]string{false: "every", true: "changed"}[i >= 6], rep.Rows[0].Sims[i].Writes)

@@ -76,7 +76,7 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 			fmt.Fprintln(tw, "MEMBERS\tDISK MODEL\tCORES\tWRITES\tHAND-OFFS\tLINK\tREAL P50\tREAL P99\tSIM P50\tSIM P99\tP50 DIFF\tP99 DIFF\tWITHIN 25%\tMSGS/WRITE REAL\tSIM\tMS/MSG REAL\tSIM")
 			for _, r := range rep.Rows {
 				for _, s := range r.Sims {
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes, s.Handoffs, s.Link,
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%.1f ms\t%.1f ms\t%.1f ms\t%.1f ms\t%+.0f%%\t%+.0f%%\t%v\t%.1f\t%.1f\t%.2f\t%.2f\n", r.Members, diskModelLabel(s.Disk, r.Calibration), s.Scheduler, s.Writes, s.Handoffs, linkModelLabel(s.Link, r.Calibration),
 						r.Real.P50Seconds*1e3, r.Real.P99Seconds*1e3, s.Sim.P50Seconds*1e3, s.Sim.P99Seconds*1e3, s.P50Diff*100, s.P99Diff*100, s.Within, r.Real.MessagesPerWrite, s.Sim.MessagesPerWrite,
 						r.Real.HandlingPerMessage*1e3, s.Sim.HandlingPerMessage*1e3)
 				}
@@ -109,6 +109,14 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 
 // millis is d in milliseconds.
 func millis(d time.Duration) float64 { return d.Seconds() * 1e3 }
+
+// linkModelLabel names a link model, with its levels when by load.
+func linkModelLabel(m validate.LinkModel, cal validate.Calibration) string {
+	if m == validate.LinkLoad {
+		return fmt.Sprintf("%s, %d levels", m, len(cal.TransitLoad))
+	}
+	return string(m)
+}
 
 // diskModelLabel names a disk model with its calibrated parameter.
 func diskModelLabel(m validate.DiskModel, cal validate.Calibration) string {

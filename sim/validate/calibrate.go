@@ -40,7 +40,8 @@ import (
 //   - each anti-entropy frame's time in transit in the real run, from its
 //     sender's loop handing it off to its receiver's inbox (Transit, for
 //     the measured link: sending goroutine, encoding, QUIC on both ends,
-//     reading, decoding, and every wait for a core on the way);
+//     reading, decoding, and every wait for a core on the way), and the
+//     same by how many frames were in transit at once (TransitLoad);
 //   - the CPU a real member spends per message handled (process_cpu):
 //     process CPU time over messages handled during the real run (QUIC,
 //     TLS, decoding, applying, badger, memberlist: everything but the
@@ -64,11 +65,15 @@ type Calibration struct {
 	HandoffLatency []time.Duration `json:"handoff_latency_ns"`
 	// Transit is the real run's frames' time in transit (quantiles),
 	// measured on TransitFrames frames.
-	Transit              []time.Duration `json:"transit_ns"`
-	TransitFrames        int             `json:"transit_frames"`
-	CPUPerMessageSeconds float64         `json:"cpu_per_message_seconds"`
-	Cores                int             `json:"cores"`
-	Samples              int             `json:"samples"`
+	Transit       []time.Duration `json:"transit_ns"`
+	TransitFrames int             `json:"transit_frames"`
+	// TransitLoad is the frames' time in transit by frames in transit
+	// (levels as RunDiskLoad's), TransitLoadFrames the frames per level.
+	TransitLoad          []sim.DiskLoadLevel `json:"transit_load"`
+	TransitLoadFrames    []int               `json:"transit_load_frames"`
+	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
+	Cores                int                 `json:"cores"`
+	Samples              int                 `json:"samples"`
 }
 
 // DiskProbeWriters is how many concurrent writers measure the disk's

@@ -107,7 +107,7 @@ type Model struct {
 	// transit, each drawn from Calibration.HandoffLatency (0: none).
 	Handoffs int `json:"transit_handoffs"`
 	// Link is the link's latency: the scenario's assumed log-normal
-	// (LinkAssumed) or the real run's transit (LinkMeasured).
+	// (LinkAssumed), or the real run's transit (LinkMeasured, LinkLoad).
 	Link LinkModel `json:"link_model"`
 }
 
@@ -121,6 +121,10 @@ const (
 	// frames' time in transit (Calibration.Transit), which includes every
 	// wait for a core on the way, so no hand-offs are added to it.
 	LinkMeasured LinkModel = "measured"
+	// LinkLoad: as LinkMeasured, drawn at the number of messages in
+	// transit when the message is sent (Calibration.TransitLoad,
+	// topology.transit_load): a write's own traffic slows its spread.
+	LinkLoad LinkModel = "by load"
 )
 
 func (m Model) String() string {
@@ -134,7 +138,8 @@ func (m Model) String() string {
 // only where a store makes one; last the run's commits again, with each
 // message also waiting TransitHandoffs times for a core in transit; and
 // the run's commits with the link replaced by the real run's measured
-// transit. All but the last use the assumed link.
+// transit, drawn alone and by the messages in transit. All but the last
+// two use the assumed link.
 func Models() []Model {
 	var ms []Model
 	for _, sched := range []string{sim.HostFIFO, sim.HostShared} {
@@ -147,7 +152,8 @@ func Models() []Model {
 	}
 	return append(ms,
 		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Handoffs: TransitHandoffs, Link: LinkAssumed},
-		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Link: LinkMeasured})
+		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Link: LinkMeasured},
+		Model{Disk: DiskRun, Scheduler: sim.HostShared, Writes: sim.DiskWritesChanged, Link: LinkLoad})
 }
 
 // ScenarioName is the built-in scenario modelling the real workload.
@@ -186,8 +192,13 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 				return Side{}, fmt.Errorf("link model %q: the real run measured no frame in transit", model.Link)
 			}
 			sc.Topology.DefaultLink.Latency = sim.Latency{Quantiles: cal.Transit}
+		case LinkLoad:
+			if len(cal.TransitLoad) == 0 {
+				return Side{}, fmt.Errorf("link model %q: the real run measured no frame in transit", model.Link)
+			}
+			sc.Topology.TransitLoad = cal.TransitLoad
 		default:
-			return Side{}, fmt.Errorf("link model %q: want %s or %s", model.Link, LinkAssumed, LinkMeasured)
+			return Side{}, fmt.Errorf("link model %q: want %s, %s or %s", model.Link, LinkAssumed, LinkMeasured, LinkLoad)
 		}
 		switch model.Disk {
 		case DiskChannels:
@@ -243,6 +254,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
 	cal.HandoffLatency = real.SchedLatency
 	cal.Transit, cal.TransitFrames = real.Transit, real.TransitFrames
+	cal.TransitLoad, cal.TransitLoadFrames = real.TransitLoad, real.TransitLoadFrames
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	realSide.HandlingPerMessage = handling
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {

@@ -116,6 +116,11 @@ type RealResult struct {
 	Transit          []time.Duration
 	TransitFrames    int
 	TransitUnmatched int
+	// TransitLoad is the same frames' time in transit by how many frames
+	// were in transit when each was handed off (runLoad), and
+	// TransitLoadFrames how many frames each level holds.
+	TransitLoad       []sim.DiskLoadLevel
+	TransitLoadFrames []int
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -397,6 +402,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	res.Commits = commits.stats()
 	res.CommitLoad, res.CommitLoadCommits = commits.load()
 	res.Transit, res.TransitFrames = transit.quantiles()
+	res.TransitLoad, res.TransitLoadFrames = transit.load()
 	transit.mu.Lock()
 	res.TransitUnmatched = transit.unmatched
 	transit.mu.Unlock()

@@ -14,8 +14,8 @@ import (
 // cannot give 101 quantiles worth the name.
 const RunLoadMinSamples = 200
 
-// commitSpan is one synced commit of the real run, in nanoseconds since
-// the measurement began.
+// commitSpan is one synced commit (or one frame in transit) of the real
+// run, in nanoseconds since the measurement began.
 type commitSpan struct{ start, end int64 }
 
 // runLoad is the synced-commit latency the real members' stores showed,
@@ -27,11 +27,14 @@ type commitSpan struct{ start, end int64 }
 // so the rare high loads still lift the latency the simulator draws there.
 // Unlike the probe's closed-loop writers, these commits ran beside the
 // members' CPU work and at the run's own mix of loads. counts is how many
-// commits each level holds.
+// commits each level holds. A group takes more than minSamples commits
+// where that keeps the levels within sim.MaxLoadLevels. The frames of the
+// real run in transit are grouped the same way.
 func runLoad(spans []commitSpan, minSamples int) ([]sim.DiskLoadLevel, []int) {
 	if len(spans) == 0 {
 		return nil, nil
 	}
+	minSamples = max(minSamples, (len(spans)+sim.MaxLoadLevels-1)/sim.MaxLoadLevels)
 	starts := make([]int64, len(spans))
 	ends := make([]int64, len(spans))
 	for i, s := range spans {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/sim"
 )
 
 // transitLog pairs the two ends of every anti-entropy frame of a real run
@@ -15,15 +16,16 @@ import (
 // clock) and keeps each frame's time in transit: from its sender's loop
 // handing it off to its receiver's inbox.
 type transitLog struct {
-	seed maphash.Seed
-	on   atomic.Bool
+	seed   maphash.Seed
+	on     atomic.Bool
+	origin time.Time
 
 	mu sync.Mutex
 	// sent holds the hand-off times of frames not yet arrived, oldest
 	// first per key (identical frames to one receiver queue up).
 	sent      map[transitKey][]time.Time
-	durations []float64 // seconds, in arrival order
-	unmatched int       // arrivals whose sending was not seen
+	spans     []commitSpan // each frame's hand-off and arrival, in arrival order
+	unmatched int          // arrivals whose sending was not seen
 }
 
 // transitKey names a frame by its receiver and a hash of its bytes.
@@ -37,7 +39,7 @@ type transitKey struct {
 const maxTransitPending = 1 << 20
 
 func newTransitLog() *transitLog {
-	return &transitLog{seed: maphash.MakeSeed(), sent: map[transitKey][]time.Time{}}
+	return &transitLog{seed: maphash.MakeSeed(), sent: map[transitKey][]time.Time{}, origin: time.Now()}
 }
 
 // start begins recording: frames handed off before are not measured.
@@ -74,7 +76,8 @@ func (l *transitLog) Arrived(to crdt.ReplicaID, frame []byte, at time.Time) {
 		l.unmatched++
 		return
 	}
-	l.durations = append(l.durations, max(0, at.Sub(q[0]).Seconds()))
+	start := int64(q[0].Sub(l.origin))
+	l.spans = append(l.spans, commitSpan{start: start, end: max(start, int64(at.Sub(l.origin)))})
 	if len(q) == 1 {
 		delete(l.sent, k)
 	} else {
@@ -86,11 +89,22 @@ func (l *transitLog) Arrived(to crdt.ReplicaID, frame []byte, at time.Time) {
 // spaced quantiles (nil when none), and how many frames they summarise.
 func (l *transitLog) quantiles() ([]time.Duration, int) {
 	l.mu.Lock()
-	ds := slices.Clone(l.durations)
+	ds := make([]float64, len(l.spans))
+	for i, s := range l.spans {
+		ds[i] = time.Duration(s.end - s.start).Seconds()
+	}
 	l.mu.Unlock()
 	if len(ds) == 0 {
 		return nil, 0
 	}
 	slices.Sort(ds)
 	return loadLevel(0, ds).Quantiles, len(ds)
+}
+
+// load is the transit times so far by how many frames were in transit
+// when each was handed off (runLoad), and each level's frame count.
+func (l *transitLog) load() ([]sim.DiskLoadLevel, []int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return runLoad(l.spans, RunLoadMinSamples)
 }

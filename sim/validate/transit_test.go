@@ -23,7 +23,11 @@ func TestTransitLogPairsFrames(t *testing.T) {
 	l.Arrived("b", []byte("x"), t0.Add(5*time.Millisecond))
 	l.Arrived("b", []byte("x"), t0.Add(6*time.Millisecond))
 	l.Arrived("b", []byte("y"), t0.Add(6*time.Millisecond))
-	require.Equal(t, []float64{0.003, 0.005, 0.004}, l.durations)
+	var ds []time.Duration
+	for _, s := range l.spans {
+		ds = append(ds, time.Duration(s.end-s.start))
+	}
+	require.Equal(t, []time.Duration{3 * time.Millisecond, 5 * time.Millisecond, 4 * time.Millisecond}, ds)
 	require.Equal(t, 2, l.unmatched, "the frame sent before the start, and one never sent")
 	require.Empty(t, l.sent, "every sent frame arrived")
 	q, n := l.quantiles()
@@ -32,6 +36,10 @@ func TestTransitLogPairsFrames(t *testing.T) {
 	require.Equal(t, 3*time.Millisecond, q[0])
 	require.Equal(t, 4*time.Millisecond, q[50])
 	require.Equal(t, 5*time.Millisecond, q[100])
+
+	levels, frames := l.load()
+	require.Equal(t, []int{3}, frames, "every frame in one level (fewer than RunLoadMinSamples)")
+	require.Len(t, levels, 1)
 
 	empty := newTransitLog()
 	q, n = empty.quantiles()

@@ -73,10 +73,12 @@ func TestCompareSideBySide(t *testing.T) {
 	require.Equal(t, 2, row.Calibration.DiskLoadPasses, "before and after the real run")
 	sides := []Side{row.Real}
 	require.NotEmpty(t, row.Calibration.RunDiskLoad, "the real run's commits were grouped by load")
-	require.Len(t, row.Sims, 10, "three disk models, each with FIFO and shared cores; four with writes where changed")
+	require.Len(t, row.Sims, 11, "three disk models, each with FIFO and shared cores; five with writes where changed")
 	require.Len(t, row.Calibration.HandoffLatency, DiskLoadQuantiles, "the real run's scheduling latency was read")
 	require.Len(t, row.Calibration.Transit, DiskLoadQuantiles, "the real run's frames were timed in transit")
 	require.Positive(t, row.Calibration.TransitFrames)
+	require.NotEmpty(t, row.Calibration.TransitLoad, "the frames were grouped by frames in transit")
+	require.Len(t, row.Calibration.TransitLoadFrames, len(row.Calibration.TransitLoad))
 	for i, s := range row.Sims {
 		require.Equal(t, Models()[i], s.Model)
 		require.Greater(t, s.Sim.Writes, 100, "the simulated side runs the whole validation scenario with the %s disk", s.Model)
@@ -242,6 +244,28 @@ func TestRunLoadGroupsCommitsByConcurrency(t *testing.T) {
 	levels, counts = runLoad(nil, 200)
 	require.Nil(t, levels)
 	require.Nil(t, counts)
+
+	// 100 loads, each seen 200 times, make at most sim.MaxLoadLevels
+	// levels of at least 200 each.
+	var many []commitSpan
+	at = 0
+	for k := 1; k <= 100; k++ {
+		for range 200 / k {
+			for range k {
+				many = append(many, commitSpan{at, at + ms})
+			}
+			at += 10 * ms
+		}
+	}
+	levels, counts = runLoad(many, 200)
+	require.LessOrEqual(t, len(levels), sim.MaxLoadLevels)
+	require.Greater(t, len(levels), sim.MaxLoadLevels/2)
+	total := 0
+	for _, c := range counts {
+		require.GreaterOrEqual(t, c, 200)
+		total += c
+	}
+	require.Equal(t, len(many), total, "no commit dropped")
 }
 
 // Quantiles of a histogram interpolate within buckets and clamp infinite
