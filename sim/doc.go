@@ -26,7 +26,12 @@
 // would make a synced write, decided by the store's own crdt.MetaTracker,
 // a workload write then durable at its origin before it spreads; and,
 // optionally, a wait for a core at each goroutine hand-off a message
-// crosses between two members' loops: handoff.go).
+// crosses between two members' loops: handoff.go). For members that share
+// one host, a message's time between two members' loops can instead be
+// drawn from the host's measured transit at the number of messages in
+// transit (Topology.TransitLoad, diskload.go's byLoad, as the disk by
+// load), in place of the links' latency; and a link's latency can be a
+// measured distribution (Latency.Quantiles) rather than a log-normal.
 // Package sim/validate runs the same workload on real QUIC members and
 // compares.
 // Beyond 256 members each member's

@@ -8,9 +8,12 @@
 // (Models: three probed disk models, each with FIFO and with shared cores
 // and a write per message; then, on shared cores with a write only where a
 // store makes one, the probed disk by load and the disk by load as the
-// real run's own commits saw it: runload.go). Both sides also report a
-// member loop's mean time per message handled, the per-message cost the
-// host model has to reproduce.
+// real run's own commits saw it: runload.go; that disk with waits for
+// cores in transit: sched.go; and that disk with the link replaced by the
+// real run's frames' measured time in transit, alone and by the frames in
+// transit: transit.go, through gossip.TransitObserver). Both sides also
+// report a member loop's mean time per message handled, the per-message
+// cost the host model has to reproduce.
 //
 // The workload is the one of gossip's BenchmarkConvergence: sequential
 // writes to one object at a random member, each issued a gap after the
