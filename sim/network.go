@@ -7,11 +7,13 @@ import (
 )
 
 // network models the links between members: a one-way delay drawn from a
-// log-normal distribution per region pair plus serialization at the link's
-// bandwidth, independent loss, and partition sides. It has no queues: a
-// link never congests. That is a deliberate simplification; the scenarios
-// keep traffic far below link capacity (bytes_per_member_per_second in the
-// summary shows how far), so queueing would not change the result.
+// log-normal or a measured distribution per region pair (or, for members
+// sharing one host, the host's measured transit by load in its place)
+// plus serialization at the link's bandwidth, independent loss, and
+// partition sides. It has no queues: a link never congests. That is a
+// deliberate simplification; the scenarios keep traffic far below link
+// capacity (bytes_per_member_per_second in the summary shows how far), so
+// queueing would not change the result.
 type network struct {
 	nRegions int
 	links    []linkModel // nRegions*nRegions, row-major by (from, to)

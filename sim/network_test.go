@@ -217,6 +217,15 @@ func TestMeasuredLinkValidation(t *testing.T) {
 			require.ErrorContains(t, sc.Validate(), tc.want)
 		})
 	}
+	// A measured link's bandwidth and loss are checked as a log-normal one's.
+	sc, err := LoadScenario("validation")
+	require.NoError(t, err)
+	sc.Topology.DefaultLink.Latency = Latency{Quantiles: []time.Duration{1, 2}}
+	require.NoError(t, sc.Validate())
+	sc.Topology.DefaultLink.BandwidthMbps = -1
+	require.ErrorContains(t, sc.Validate(), "bandwidth_mbps -1")
+	sc.Topology.DefaultLink.BandwidthMbps, sc.Topology.DefaultLink.Loss = 10, 1
+	require.ErrorContains(t, sc.Validate(), "loss 1 drops every message")
 }
 
 // With transit_load a message's time in transit is drawn at the number of

@@ -209,6 +209,25 @@ type Latency struct {
 	Quantiles []time.Duration `yaml:"quantiles"`
 }
 
+func (l Latency) validate(what string) error {
+	if len(l.Quantiles) > 0 {
+		if l.Median != 0 || l.Sigma != 0 {
+			return fmt.Errorf("%s: latency: set median and sigma or quantiles, not both", what)
+		}
+		if err := validateQuantiles(l.Quantiles, false); err != nil {
+			return fmt.Errorf("%s: latency quantiles: %w", what, err)
+		}
+		return nil
+	}
+	switch {
+	case l.Median <= 0 || l.Median > time.Minute:
+		return fmt.Errorf("%s: latency median %s: want (0, 1m]", what, l.Median)
+	case !finite(l.Sigma) || l.Sigma < 0 || l.Sigma > 3:
+		return fmt.Errorf("%s: latency sigma %v: want [0, 3]", what, l.Sigma)
+	}
+	return nil
+}
+
 // PairLink overrides the link between two regions (both directions).
 type PairLink struct {
 	From string `yaml:"from"`
@@ -426,21 +445,10 @@ func checkFraction(what string, f float64) error {
 }
 
 func (l Link) validate(what string) error {
-	if q := l.Latency.Quantiles; len(q) > 0 {
-		if l.Latency.Median != 0 || l.Latency.Sigma != 0 {
-			return fmt.Errorf("%s: latency: set median and sigma or quantiles, not both", what)
-		}
-		if err := validateQuantiles(q, false); err != nil {
-			return fmt.Errorf("%s: latency quantiles: %w", what, err)
-		}
+	if err := l.Latency.validate(what); err != nil {
+		return err
 	}
-	switch {
-	case len(l.Latency.Quantiles) > 0:
-	case l.Latency.Median <= 0 || l.Latency.Median > time.Minute:
-		return fmt.Errorf("%s: latency median %s: want (0, 1m]", what, l.Latency.Median)
-	case !finite(l.Latency.Sigma) || l.Latency.Sigma < 0 || l.Latency.Sigma > 3:
-		return fmt.Errorf("%s: latency sigma %v: want [0, 3]", what, l.Latency.Sigma)
-	case !finite(l.BandwidthMbps) || l.BandwidthMbps < 0 || l.BandwidthMbps > 1e6:
+	if !finite(l.BandwidthMbps) || l.BandwidthMbps < 0 || l.BandwidthMbps > 1e6 {
 		return fmt.Errorf("%s: bandwidth_mbps %v: want [0, 1e6] (0: unlimited)", what, l.BandwidthMbps)
 	}
 	if err := checkFraction(what+": loss", l.Loss); err != nil {
