@@ -403,9 +403,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	res.CommitLoad, res.CommitLoadCommits = commits.load()
 	res.Transit, res.TransitFrames = transit.quantiles()
 	res.TransitLoad, res.TransitLoadFrames = transit.load()
-	transit.mu.Lock()
-	res.TransitUnmatched = transit.unmatched
-	transit.mu.Unlock()
+	res.TransitUnmatched = transit.unmatchedFrames()
 	slices.Sort(res.Latencies)
 	return res, nil
 }

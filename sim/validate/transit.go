@@ -101,6 +101,13 @@ func (l *transitLog) quantiles() ([]time.Duration, int) {
 	return loadLevel(0, ds).Quantiles, len(ds)
 }
 
+// unmatchedFrames is how many frames arrived whose sending was not seen.
+func (l *transitLog) unmatchedFrames() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unmatched
+}
+
 // load is the transit times so far by how many frames were in transit
 // when each was handed off (runLoad), and each level's frame count.
 func (l *transitLog) load() ([]sim.DiskLoadLevel, []int) {

@@ -28,7 +28,7 @@ func TestTransitLogPairsFrames(t *testing.T) {
 		ds = append(ds, time.Duration(s.end-s.start))
 	}
 	require.Equal(t, []time.Duration{3 * time.Millisecond, 5 * time.Millisecond, 4 * time.Millisecond}, ds)
-	require.Equal(t, 2, l.unmatched, "the frame sent before the start, and one never sent")
+	require.Equal(t, 2, l.unmatchedFrames(), "the frame sent before the start, and one never sent")
 	require.Empty(t, l.sent, "every sent frame arrived")
 	q, n := l.quantiles()
 	require.Equal(t, 3, n)
