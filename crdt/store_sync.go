@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync/atomic"
 )
 
 // Replication entry points. The gossip layer calls these; each runs in the
@@ -84,8 +86,16 @@ func (s *Store) Inspect(ctx context.Context, fn func(r *Replica)) error {
 }
 
 // badgerLogger routes badger's logs to slog, demoting its chatty info
-// output to debug.
-type badgerLogger struct{ log *slog.Logger }
+// output to debug, and counts memtable flushes: badger reports them only
+// in its log.
+type badgerLogger struct {
+	log     *slog.Logger
+	flushes *atomic.Int64
+}
+
+// badgerFlushLog begins the format of the debug line badger logs when it
+// hands a full memtable to its flusher (db.ensureRoomForWrite).
+const badgerFlushLog = "Flushing memtable, mt.size="
 
 func (l badgerLogger) Errorf(f string, a ...any) {
 	l.log.Error(fmt.Sprintf(f, a...), "component", "badger")
@@ -97,5 +107,8 @@ func (l badgerLogger) Infof(f string, a ...any) {
 	l.log.Debug(fmt.Sprintf(f, a...), "component", "badger")
 }
 func (l badgerLogger) Debugf(f string, a ...any) {
+	if l.flushes != nil && strings.HasPrefix(f, badgerFlushLog) {
+		l.flushes.Add(1)
+	}
 	l.log.Debug(fmt.Sprintf(f, a...), "component", "badger")
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -421,4 +422,19 @@ func TestStoreObservesCommits(t *testing.T) {
 	got, err := b.Get("g/K/ns/x")
 	require.NoError(t, err)
 	require.JSONEq(t, `{"spec":{"a":1}}`, string(got.Value))
+}
+
+// Badger reports a memtable flush only in its log; the store counts the
+// flushes from it, so a harness can tell when flushes shared its disk.
+func TestStoreCountsMemtableFlushes(t *testing.T) {
+	s := openTestStore(t, t.TempDir(), "a", nil)
+	require.Zero(t, s.MemtableFlushes())
+	big := strings.Repeat("x", 256<<10)
+	ctx := context.Background()
+	for i := 0; i < 200 && s.MemtableFlushes() == 0; i++ {
+		v := fmt.Sprintf(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c%d"},"data":{"x":%q}}`, i, big)
+		_, err := s.Put(ctx, Key(fmt.Sprintf("/ConfigMap/default/c%d", i)), []byte(v), PutOptions{})
+		require.NoError(t, err)
+	}
+	require.Positive(t, s.MemtableFlushes(), "writing well past a 16 MB memtable flushes it")
 }

@@ -90,6 +90,10 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, c.SyncedMeanSeconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
 				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real loop per message: %.2f ms handling, %.2f ms CPU\n",
 					r.Members, r.Real.HandlingPerMessage*1e3, r.Calibration.CPUPerMessageSeconds*1e3)
+				if r.RealStoresFlushed > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%d members: %d of %d real stores flushed a memtable during the writes, stalling the shared host (not simulated; see BENCHMARKS.md, validation)\n",
+						r.Members, r.RealStoresFlushed, r.Members)
+				}
 				if c := r.Calibration; len(c.Transit) > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "%d members, real frames in transit (loop to inbox): p50 %.2f ms, p99 %.2f ms, max %.2f ms over %d frames\n",
 						r.Members, millis(c.Transit[len(c.Transit)/2]), millis(c.Transit[len(c.Transit)*99/100]), millis(c.Transit[len(c.Transit)-1]), c.TransitFrames)

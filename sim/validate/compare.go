@@ -44,6 +44,9 @@ type Row struct {
 	// RealCommits is how the real members' stores committed (not
 	// modelled by the simulator: see BENCHMARKS.md, validation).
 	RealCommits CommitStats `json:"real_commits"`
+	// RealStoresFlushed is how many real stores flushed a memtable during
+	// the writes (RealResult.StoresFlushed).
+	RealStoresFlushed int `json:"real_stores_flushed"`
 	// Sims is the simulated side under each host model, in Models() order.
 	Sims []SimRow `json:"sims"`
 }
@@ -260,7 +263,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
 		return Row{}, err
 	}
-	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits, Real: realSide}
+	row := Row{Members: cfg.Members, Calibration: cal, RealCommits: real.Commits, RealStoresFlushed: real.StoresFlushed, Real: realSide}
 	for _, model := range Models() {
 		s, err := RunSim(ctx, cfg.Members, cfg.Seed, &cal, model)
 		if err != nil {

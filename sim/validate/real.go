@@ -121,6 +121,11 @@ type RealResult struct {
 	// TransitLoadFrames how many frames each level holds.
 	TransitLoad       []sim.DiskLoadLevel
 	TransitLoadFrames []int
+	// StoresFlushed is how many members' stores began flushing a badger
+	// memtable during the writes. In this one process they share a disk
+	// and cores, and members writing in lockstep flush together: a
+	// host-wide stall the simulator does not model.
+	StoresFlushed int
 }
 
 // CommitStats summarises store commits (crdt.Store.ObserveCommits): under
@@ -359,6 +364,10 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
 	startHandling, startSched := sumCounter(members, handlingMetric), readSched()
+	startFlushes := make([]int64, len(members))
+	for i, m := range members {
+		startFlushes[i] = m.st.MemtableFlushes()
+	}
 	transit.start()
 	for i := range cfg.Writes {
 		st := members[rng.IntN(len(members))].st
@@ -404,6 +413,11 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	res.Transit, res.TransitFrames = transit.quantiles()
 	res.TransitLoad, res.TransitLoadFrames = transit.load()
 	res.TransitUnmatched = transit.unmatchedFrames()
+	for i, m := range members {
+		if m.st.MemtableFlushes() > startFlushes[i] {
+			res.StoresFlushed++
+		}
+	}
 	slices.Sort(res.Latencies)
 	return res, nil
 }

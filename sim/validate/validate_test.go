@@ -47,6 +47,7 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.True(t, slices.IsSorted(res.Transit))
 	require.Greater(t, res.Transit[0], time.Duration(0))
 	require.InEpsilon(t, res.Messages, float64(res.TransitFrames+res.TransitUnmatched), 0.1)
+	require.Zero(t, res.StoresFlushed, "15 small writes fill no 16 MB memtable")
 	// Every write is at least one synced commit at its writer and at each
 	// other member.
 	c := res.Commits
