@@ -623,12 +623,11 @@ func (n *Node) serveSync(pc *PeerConn) {
 				n.log.Warn("frame names another sender; dropped", "peer", pc.Peer.Replica, "sender", m.Sender())
 				return
 			}
-			queued := time.Now()
 			select {
 			case n.inbox <- inbound{msg: m, size: len(b)}:
 				// The loop releases the bytes once it has applied the message.
 				if n.cfg.Transit != nil {
-					n.cfg.Transit.Arrived(n.self, b, queued)
+					n.cfg.Transit.Arrived(n.self, b, time.Now())
 				}
 			case <-n.ctx.Done():
 				release()
