@@ -178,7 +178,7 @@ func (l *commitLog) stats() CommitStats {
 	durs := make([]float64, len(l.synced))
 	var sum float64
 	for i, s := range l.synced {
-		durs[i] = time.Duration(s.end - s.start).Seconds()
+		durs[i] = s.seconds()
 		sum += durs[i]
 	}
 	slices.Sort(durs)

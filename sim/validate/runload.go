@@ -18,6 +18,8 @@ const RunLoadMinSamples = 200
 // run, in nanoseconds since the measurement began.
 type commitSpan struct{ start, end int64 }
 
+func (s commitSpan) seconds() float64 { return time.Duration(s.end - s.start).Seconds() }
+
 // runLoad is the synced-commit latency the real members' stores showed,
 // by how many synced commits were in flight when each began (itself
 // included), as disk_load levels. Concurrencies seen fewer than minSamples
@@ -48,7 +50,7 @@ func runLoad(spans []commitSpan, minSamples int) ([]sim.DiskLoadLevel, []int) {
 		begun := sort.Search(len(starts), func(i int) bool { return starts[i] > s.start })
 		over := sort.Search(len(ends), func(i int) bool { return ends[i] > s.start })
 		k := max(1, begun-over)
-		byLoad[k] = append(byLoad[k], time.Duration(s.end-s.start).Seconds())
+		byLoad[k] = append(byLoad[k], s.seconds())
 	}
 	type group struct {
 		ks  []int // each commit's concurrency, ascending

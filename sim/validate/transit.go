@@ -91,7 +91,7 @@ func (l *transitLog) quantiles() ([]time.Duration, int) {
 	l.mu.Lock()
 	ds := make([]float64, len(l.spans))
 	for i, s := range l.spans {
-		ds[i] = time.Duration(s.end - s.start).Seconds()
+		ds[i] = s.seconds()
 	}
 	l.mu.Unlock()
 	if len(ds) == 0 {
