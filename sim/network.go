@@ -149,7 +149,7 @@ func (nw *network) link(ra, rb int32) *linkModel { return &nw.links[int(ra)*nw.n
 // delay draws the one-way delivery delay of a message of size bytes.
 func (lm *linkModel) delay(rng *rand.Rand, size int) int64 {
 	if lm.quantiles != nil {
-		return quantileAt(lm.quantiles, rng.Float64()) + int64(lm.nsPerB*float64(size))
+		return quantileAt(lm.quantiles, rng.Float64()) + lm.serialization(size)
 	}
 	d := lm.median
 	if lm.sigma > 0 {
@@ -196,13 +196,16 @@ func (nw *network) write(rng *rand.Rand, now, start int64) int64 {
 	}
 }
 
+// serialization is the time size bytes take at the link's bandwidth.
+func (lm *linkModel) serialization(size int) int64 { return int64(lm.nsPerB * float64(size)) }
+
 // arrival draws when a message of size bytes sent at the engine's time
 // now on link lm reaches its receiver: the link's delay, or the host's
 // transit by load in its place, then the waits for cores in transit.
 func (nw *network) arrival(rng *rand.Rand, lm *linkModel, now int64, size int) int64 {
 	var at int64
 	if nw.transit != nil {
-		at = nw.transit.run(rng, now, now) + int64(lm.nsPerB*float64(size))
+		at = nw.transit.run(rng, now, now) + lm.serialization(size)
 	} else {
 		at = now + lm.delay(rng, size)
 	}
