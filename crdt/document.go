@@ -83,6 +83,31 @@ type Document struct {
 	enc []byte
 	// json caches the materialized JSON, like enc.
 	json []byte
+	// stamps lists the distinct stamps of d's registers and generation
+	// entries, when stampsOK (like enc). A replica checks each document
+	// it receives against its context and its clock before anything else,
+	// and the decoder fills this in on its way: most documents hold one or
+	// two stamps, behind a walk of every node.
+	stamps   []Stamp
+	stampsOK bool
+}
+
+// dropCaches forgets what d caches about its state; every mutating method
+// calls it first.
+func (d *Document) dropCaches() {
+	d.enc, d.json = nil, nil
+	d.stamps, d.stampsOK = nil, false
+}
+
+// cacheStamps fills the stamps cache.
+func (d *Document) cacheStamps() {
+	d.stamps = d.stamps[:0]
+	d.walkStamps(func(s Stamp) {
+		if !slices.Contains(d.stamps, s) {
+			d.stamps = append(d.stamps, s)
+		}
+	})
+	d.stampsOK = true
 }
 
 // NewDocument returns an empty document (no state at all).
@@ -268,7 +293,7 @@ func (d *Document) pruneGen() {
 }
 
 func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	d.root.setRegister(kind, s, nil)
 	for w, e := range d.gen {
 		if e.Stamp.Compare(s) < 0 {
@@ -283,7 +308,7 @@ func (d *Document) setRootRegister(kind nodeKind, s Stamp) {
 // differ, each at stamp s; the writes are recorded in delta (if not nil). It reports
 // whether anything changed.
 func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	var out *node
 	if delta != nil {
 		out = &delta.root
@@ -303,7 +328,7 @@ func (d *Document) setObject(obj map[string]any, s Stamp, delta *Document) bool 
 
 // deleteObject tombstones the whole object.
 func (d *Document) deleteObject(s Stamp, delta *Document) bool {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	if !d.Exists() {
 		return false
 	}
@@ -314,7 +339,7 @@ func (d *Document) deleteObject(s Stamp, delta *Document) bool {
 
 // bumpGeneration increments writer's share of the generation counter.
 func (d *Document) bumpGeneration(s Stamp, delta *Document) {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	if d.gen == nil {
 		d.gen = make(map[ReplicaID]genEntry)
 	}
@@ -418,7 +443,7 @@ func (n *node) dropIfEmptyNil(k string) {
 // it (possibly a tombstone since collected), so re-adding it could only
 // resurrect stale data. ctx may be nil. It reports whether d changed.
 func (d *Document) merge(in *Document, ctx *Context) bool {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	changed := false
 	rootWas := d.root.stamp
 	if d.root.mergeRegister(&in.root, Stamp{}, ctx) {
@@ -454,6 +479,14 @@ func (d *Document) merge(in *Document, ctx *Context) bool {
 // replica can tell a duplicate delta without cloning its own document
 // to merge into.
 func (d *Document) coveredBy(ctx *Context) bool {
+	if d.stampsOK {
+		for _, s := range d.stamps {
+			if !ctx.Contains(s.Dot()) {
+				return false
+			}
+		}
+		return true
+	}
 	for _, e := range d.gen {
 		if !ctx.Contains(e.Stamp.Dot()) {
 			return false
@@ -531,7 +564,7 @@ func (n *node) mergeChildren(in *node, floor Stamp, ctx *Context) bool {
 // remote's full state for this key (nil when the remote has none) does not
 // contain, was superseded or collected at the remote and is dropped here.
 func (d *Document) removeCovered(remote *Document, rctx *Context) bool {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	var rroot *node
 	var rgen map[ReplicaID]genEntry
 	if remote != nil {
@@ -594,7 +627,7 @@ func (n *node) hasTombstones() bool {
 // Generation entries of an object that no longer exists (a generation bump
 // concurrent with the delete) are collected with it, once stable.
 func (d *Document) collectTombstones(stable func(Stamp) bool) bool {
-	d.enc, d.json = nil, nil
+	d.dropCaches()
 	changed := d.root.collectTombstones(stable)
 	if d.root.present() || d.root.hasTombstones() {
 		return changed
@@ -634,7 +667,20 @@ func (d *Document) maxStamp() Stamp {
 	return m
 }
 
+// forEachStamp calls fn for every stamp in d, each distinct one at least
+// once.
 func (d *Document) forEachStamp(fn func(Stamp)) {
+	if d.stampsOK {
+		for _, s := range d.stamps {
+			fn(s)
+		}
+		return
+	}
+	d.walkStamps(fn)
+}
+
+// walkStamps calls fn for the stamp of every register and generation entry.
+func (d *Document) walkStamps(fn func(Stamp)) {
 	d.root.forEachStamp(fn)
 	for _, e := range d.gen {
 		fn(e.Stamp)

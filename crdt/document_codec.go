@@ -296,6 +296,7 @@ func decodeDocument(r *msgReader, lim Limits) (*Document, error) {
 	// empty document prunes dominated registers and empty nodes.
 	out := &Document{}
 	out.merge(&Document{root: root, gen: d.gen}, nil)
+	out.cacheStamps()
 	return out, nil
 }
 

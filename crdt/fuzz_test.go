@@ -246,6 +246,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		enc, err := EncodeMessage(m)
 		require.NoError(t, err, "re-encoding a decoded %s message", m.Type())
+		size, err := PrepareEncode(mi)
+		require.NoError(t, err)
+		require.Equal(t, len(enc), size, "PrepareEncode's length of a decoded %s message", m.Type())
 		enci, err := EncodeMessage(mi)
 		require.NoError(t, err)
 		require.Equal(t, enc, enci, "interning changed the decoded message")

@@ -33,6 +33,17 @@ func EncodeFrame(m crdt.Message) ([]byte, error) {
 	return append(out, body...), nil
 }
 
+// PrepareFrame readies m to be encoded as a frame later, possibly on
+// another goroutine, and returns the frame's exact length (see
+// crdt.PrepareEncode).
+func PrepareFrame(m crdt.Message) (int, error) {
+	n, err := crdt.PrepareEncode(m)
+	if err != nil {
+		return 0, err
+	}
+	return frameHeader + n, nil
+}
+
 // DecodeFrame decodes one frame, within lim.
 func DecodeFrame(b []byte, lim crdt.Limits) (crdt.Message, error) {
 	return DecodeFrameInterned(b, lim, nil)

@@ -34,6 +34,9 @@ func FuzzDecodeFrame(f *testing.F) {
 		// What decodes re-encodes and decodes to the same message.
 		again, err := EncodeFrame(m)
 		require.NoError(t, err)
+		size, err := PrepareFrame(m)
+		require.NoError(t, err)
+		require.Equal(t, len(again), size, "PrepareFrame's length")
 		m2, err := DecodeFrame(again, lim)
 		require.NoError(t, err)
 		require.Equal(t, m.Type(), m2.Type())

@@ -162,27 +162,29 @@ func (w *World) syncTick(i int32, gen int64) {
 // msgSlot is a message on the wire.
 type msgSlot struct {
 	from int32
-	gen  int64 // receiver's gen when sent
-	wire []byte
-	job  *decodeJob // its decoding ahead of delivery (nil: none)
+	gen  int64        // receiver's gen when sent
+	sent crdt.Message // as its sender built it, prepared (gossip.PrepareFrame)
+	size int          // its frame's length
+	job  *decodeJob   // its encoding and decoding ahead of delivery (nil: none)
 }
 
-// sendAll puts Sync's envelopes on the wire: each is encoded with the real
-// codec (its size is what the bandwidth metric counts), delayed by the
-// link model and maybe lost; it is decoded at delivery, so members never
-// share memory, as over QUIC.
+// sendAll puts Sync's envelopes on the wire: each is prepared for the real
+// frame codec (its exact frame length is what the link model and the
+// bandwidth metric count), delayed by the link model and maybe lost; it
+// is encoded and decoded by the end of its delivery (transmit), so
+// members never share memory, as over QUIC.
 func (w *World) sendAll(from *member, out []gossip.Envelope) {
 	for _, env := range out {
 		to, ok := w.byID[env.To]
 		if !ok {
 			continue
 		}
-		wire, err := gossip.EncodeFrame(env.Msg)
+		size, err := gossip.PrepareFrame(env.Msg)
 		if err != nil {
 			w.met.syncErrors++
 			continue
 		}
-		w.met.sent(len(wire))
+		w.met.sent(size)
 		tm := w.members[to]
 		if !w.nw.sameSide(from.idx, to) {
 			continue // partitioned: the connection attempt fails
@@ -191,8 +193,8 @@ func (w *World) sendAll(from *member, out []gossip.Envelope) {
 		if lm.lost(w.rng) {
 			continue
 		}
-		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, wire: wire, job: w.pre.queue(wire)})
-		w.eng.Schedule(w.nw.arrival(w.rng, lm, w.eng.now, len(wire)), evArrive, to, int64(slot))
+		slot := w.allocMsg(msgSlot{from: from.idx, gen: tm.gen, sent: env.Msg, size: size, job: w.pre.queue(env.Msg, size)})
+		w.eng.Schedule(w.nw.arrival(w.rng, lm, w.eng.now, size), evArrive, to, int64(slot))
 	}
 	w.pre.flush()
 }
@@ -266,7 +268,7 @@ func (w *World) receive(m *member, slot int32) (crdt.Message, []gossip.Envelope,
 	if !m.alive || s.gen != m.gen || !w.nw.sameSide(s.from, m.idx) {
 		return nil, nil, false
 	}
-	msg, err := w.pre.decode(s.job, s.wire)
+	msg, err := w.pre.decode(s.job, s.sent, s.size)
 	if err != nil {
 		w.met.syncErrors++
 		return nil, nil, false
