@@ -185,6 +185,40 @@ func (c *Context) Merge(other *Context) {
 	}
 }
 
+// beyond returns a context holding every dot of c that other lacks (and
+// maybe some it has): c's version-vector entries above other's and c's
+// cloud ranges other does not hold whole. Merging it into a context that
+// includes other gives what merging c would.
+func (c *Context) beyond(other *Context) *Context {
+	out := NewContext()
+	for id, n := range c.VV {
+		if n > other.VV[id] {
+			out.VV[id] = n
+		}
+	}
+	for id, rs := range c.cloud {
+		for _, r := range rs {
+			if !other.holdsRange(id, r) {
+				if out.cloud == nil {
+					out.cloud = map[ReplicaID][]dotRange{}
+				}
+				out.cloud[id] = append(out.cloud[id], r)
+			}
+		}
+	}
+	return out
+}
+
+// holdsRange reports whether c holds every dot of id's range r.
+func (c *Context) holdsRange(id ReplicaID, r dotRange) bool {
+	if r.hi <= c.VV[id] {
+		return true
+	}
+	rs := c.cloud[id]
+	i, _ := slices.BinarySearchFunc(rs, max(r.lo, c.VV[id]+1), func(x dotRange, seq uint64) int { return cmpUint(x.hi, seq) })
+	return i < len(rs) && rs[i].lo <= max(r.lo, c.VV[id]+1) && rs[i].hi >= r.hi
+}
+
 // Clone returns an independent copy.
 func (c *Context) Clone() *Context {
 	out := &Context{VV: c.VV.Clone()}

@@ -274,3 +274,40 @@ func TestValidateReplicaID(t *testing.T) {
 		})
 	}
 }
+
+// beyond is what a context adds to another: merged into any context that
+// includes the other, it gives what merging the whole would, and between
+// equal contexts it is empty.
+func TestContextBeyondProperty(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	random := func() *Context {
+		c := NewContext()
+		for range rng.IntN(40) {
+			c.Add(Dot{Replica: ReplicaID(rune('a' + rng.IntN(4))), Seq: 1 + rng.Uint64N(12)})
+		}
+		return c
+	}
+	for i := range 2000 {
+		c, other, extra := random(), random(), random()
+		holder := other.Clone()
+		holder.Merge(extra) // any context that includes other
+		want := holder.Clone()
+		want.Merge(c)
+		d := c.beyond(other)
+		got := holder.Clone()
+		got.Merge(d)
+		require.True(t, want.Equal(got), "case %d: c %v, other %v: beyond %v", i, c.CloudDots(), other.CloudDots(), d.CloudDots())
+		for _, dot := range d.CloudDots() {
+			require.True(t, c.Contains(dot), "case %d: beyond holds %v, which c lacks", i, dot)
+		}
+		require.True(t, c.beyond(c).Equal(NewContext()), "case %d: a context adds nothing to itself", i)
+		if other.Equal(c) {
+			require.True(t, d.Equal(NewContext()))
+		}
+	}
+	// Ranges: a cloud range held in part is sent whole; one held whole
+	// (by the vector and a cloud range together) is not sent.
+	c := causalCtx(VersionVector{"a": 1}, Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6})
+	require.Equal(t, []Dot{{"a", 4}, {"a", 5}, {"a", 6}}, c.beyond(causalCtx(VersionVector{"a": 4})).CloudDots())
+	require.True(t, c.beyond(causalCtx(VersionVector{"a": 2}, Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6}, Dot{"a", 7})).Equal(NewContext()))
+}

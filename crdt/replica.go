@@ -633,6 +633,20 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.Clone(), Clock: r.reportedClock()}
 }
 
+// ackBeyond acknowledges seq with a partial report: the entries of this
+// replica's version vector above known's, a context the peer is known to
+// hold (reports are lower bounds merged by maximum, so the peer's report
+// of us loses nothing).
+func (r *Replica) ackBeyond(seq uint64, known *Context) *AckMsg {
+	vv := VersionVector{}
+	for id, n := range r.ctx.VV {
+		if n > known.VV[id] {
+			vv[id] = n
+		}
+	}
+	return &AckMsg{From: r.id, Seq: seq, VV: vv, Clock: r.reportedClock()}
+}
+
 // HandleAck records a peer's acknowledgement and report.
 func (r *Replica) HandleAck(m *AckMsg) Update {
 	r.noteAck(m.From, m.Seq)
@@ -903,7 +917,7 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 	}
 	r.noteReport(m.From, m.Context.VV, m.Clock)
 	mine := r.buckets(m.Depth)
-	reply := &KeysMsg{From: r.id, Session: m.Session, Seq: r.seq, Clock: r.reportedClock(), Context: r.ctx.Clone(), Depth: m.Depth}
+	reply := &KeysMsg{From: r.id, Session: m.Session, Seq: r.seq, Clock: r.reportedClock(), Depth: m.Depth}
 	diff := map[uint32]bool{}
 	for i := range mine {
 		if mine[i] != m.Buckets[i] {
@@ -913,10 +927,16 @@ func (r *Replica) HandleDigest(m *DigestMsg) (Update, *KeysMsg, error) {
 	}
 	u := &Update{}
 	if len(diff) == 0 {
+		// The states are equal: each side adopts the other's context. The
+		// initiator holds all of its digest's, so the reply carries only
+		// what this context adds to it, which between members in sync is
+		// usually nothing (see HandleKeys).
 		reply.InSync, reply.AckSeq = true, m.Seq
+		reply.Context = r.ctx.beyond(m.Context)
 		r.ctx.Merge(m.Context)
 		return *u, reply, nil
 	}
+	reply.Context = r.ctx.Clone()
 	for k, ks := range r.docs {
 		if diff[bucketAt(ks.spread, m.Depth)] {
 			reply.Keys = append(reply.Keys, KeyHash{Key: k, Hash: r.leaf(k, ks)})
@@ -940,10 +960,18 @@ func (r *Replica) HandleKeys(m *KeysMsg) (Update, Message, error) {
 	r.noteReport(m.From, m.Context.VV, m.Clock)
 	u := &Update{}
 	if m.InSync {
+		// The peer adopted our digest's context before it answered, and
+		// its reply holds only what its own context adds (HandleDigest):
+		// its report gains both. The closing ack then carries only what
+		// our context holds beyond our digest's: the peer has the rest.
+		// Full vectors here cost an encode, a decode and a merge of an
+		// entry per writer the federation ever had, on two of the three
+		// messages of every periodic repair.
 		delete(r.sessions, m.From)
+		r.noteReport(m.From, sess.myCtx.VV, m.Clock)
 		r.ctx.Merge(m.Context)
 		r.noteAck(m.From, m.AckSeq)
-		return *u, r.Ack(m.Seq), nil
+		return *u, r.ackBeyond(m.Seq, sess.myCtx), nil
 	}
 	sess.peerSeq, sess.peerCtx = m.Seq, m.Context
 	theirs := make(map[Key]Hash, len(m.Keys))

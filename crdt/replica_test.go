@@ -831,3 +831,57 @@ func TestCoveredDocumentMergesToNothing(t *testing.T) {
 		}
 	}
 }
+
+// A periodic repair between members in sync sends the full context once,
+// in the digest: the reply carries only what the responder's context adds
+// to the digest's, and the closing ack only what the initiator's then adds
+// to its digest's. Each side still ends holding both contexts and
+// reporting the other's whole vector.
+func TestInSyncRepairSendsContextsOnce(t *testing.T) {
+	vt := &virtualTime{now: time.UnixMilli(1_700_000_000_000)}
+	x := newTestReplica(t, "x", skewedClock{vt: vt}, nil)
+	y := newTestReplica(t, "y", skewedClock{vt: vt}, nil)
+	x.SetPeers([]ReplicaID{"y"})
+	y.SetPeers([]ReplicaID{"x"})
+	for _, w := range []ReplicaID{"a", "b", "c", "d"} {
+		wr := newTestReplica(t, w, skewedClock{vt: vt}, nil)
+		wr.SetPeers([]ReplicaID{"x", "y"})
+		_, err := wr.Put(Key("g/K/ns/"+string(w)), []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+		for _, r := range []*Replica{x, y} {
+			d, err := wr.DeltaFor(r.ID())
+			require.NoError(t, err)
+			_, _, err = r.ApplyDelta(d)
+			require.NoError(t, err)
+		}
+	}
+	full := VersionVector{"a": 1, "b": 1, "c": 1, "d": 1}
+	repair := func(init, resp *Replica) (*KeysMsg, *AckMsg) {
+		_, keys, err := resp.HandleDigest(init.StartRepair(resp.ID()))
+		require.NoError(t, err)
+		require.True(t, keys.InSync)
+		_, ack, err := init.HandleKeys(keys)
+		require.NoError(t, err)
+		return keys, ack.(*AckMsg)
+	}
+
+	keys, ack := repair(y, x)
+	require.True(t, keys.Context.Equal(NewContext()), "equal contexts: the reply adds nothing")
+	require.Empty(t, ack.VV, "and neither does the closing ack")
+	_ = x.HandleAck(ack)
+	require.Equal(t, full, x.reports["y"].vv)
+	require.Equal(t, full, y.reports["x"].vv)
+
+	// x holds a dot y lacks (a write both have seen superseded, say): the
+	// reply carries it, y adopts it and its closing ack reports it.
+	x.ctx.Add(Dot{"q", 1})
+	keys, ack = repair(y, x)
+	require.Equal(t, VersionVector{"q": 1}, keys.Context.VV)
+	require.True(t, y.ctx.Contains(Dot{"q", 1}))
+	require.Equal(t, VersionVector{"q": 1}, ack.VV)
+	_ = x.HandleAck(ack)
+	full["q"] = 1
+	require.Equal(t, full, x.reports["y"].vv)
+	require.Equal(t, full, y.reports["x"].vv)
+	require.True(t, x.ctx.Equal(y.ctx))
+}
