@@ -117,6 +117,8 @@ type Sync struct {
 	// again.
 	idle     bool
 	roundSeq uint64
+	// order is push's scratch copy of peers, shuffled each round.
+	order []crdt.ReplicaID
 }
 
 type flight struct {
@@ -285,7 +287,8 @@ func (s *Sync) round(now time.Time) ([]Envelope, error) {
 
 // push runs one round: deltas to up to Fanout random peers.
 func (s *Sync) push(now time.Time) ([]Envelope, error) {
-	order := slices.Clone(s.peers)
+	order := append(s.order[:0], s.peers...)
+	s.order = order
 	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	var out []Envelope
 	for _, p := range order {
