@@ -109,6 +109,9 @@ func NewWorld(sc *Scenario) (*World, error) {
 	w.ids.Freeze()
 	w.lim = crdt.DefaultLimits()
 	w.pre = predecoder{workers: defaultDecodeWorkers(), lim: w.lim, ids: w.ids}
+	if capacity >= spinMembers {
+		w.pre.spinFor = spinFor
+	}
 	w.nw = newNetwork(sc.Topology, w.regions, capacity)
 	w.peerView = sc.PeerView
 	if w.peerView == 0 && capacity > fullViewLimit {
