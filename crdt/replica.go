@@ -559,8 +559,8 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		return cmpUint(e.Last, seq)
 	})
 	var (
-		docs   = map[Key]KeyedDoc{}
-		joined = map[Key]bool{}
+		docs   map[Key]KeyedDoc // allocated once something is to be sent:
+		joined map[Key]bool     // most calls find the peer has everything
 		dots   []Dot
 		size   int
 		upTo   = ack
@@ -581,7 +581,10 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		if e.From == peer || coversAll(has, e.Dots) {
 			continue
 		}
-		any = true
+		if !any {
+			any = true
+			docs, joined = map[Key]KeyedDoc{}, map[Key]bool{}
+		}
 		size += e.size
 		dots = append(dots, e.Dots...)
 		for _, kd := range e.Docs {
