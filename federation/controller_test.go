@@ -117,7 +117,10 @@ func TestControllerSLOAlerts(t *testing.T) {
 	require.Equal(t, "resolved", a.State)
 	require.InDelta(t, 1.0, a.DurationSeconds, 0.001)
 	require.Equal(t, 1, testutil.CollectAndCount(ctl.metrics.reaction))
-	require.Equal(t, 2.0, testutil.ToFloat64(ctl.metrics.alerts.WithLabelValues("ok")))
+	// The sink records an alert when its request arrives; the sender
+	// counts it once the response is back.
+	require.Eventually(t, func() bool { return testutil.ToFloat64(ctl.metrics.alerts.WithLabelValues("ok")) == 2 },
+		5*time.Second, 10*time.Millisecond)
 
 	// Deleting the deployment removes the workload and this member's report.
 	_, err = st.Delete(ctx, "federation.lattice.dev/FederatedDeployment/default/web", 0)
