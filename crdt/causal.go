@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // ReplicaID names a writer: in Lattice a member's DID. Ordering between
@@ -39,46 +38,6 @@ type Dot struct {
 
 func (d Dot) String() string { return fmt.Sprintf("%s:%d", d.Replica, d.Seq) }
 
-// VersionVector maps a replica to the highest Seq such that every dot of that
-// replica up to it has been seen.
-type VersionVector map[ReplicaID]uint64
-
-// Clone returns an independent copy.
-func (v VersionVector) Clone() VersionVector {
-	if v == nil {
-		return VersionVector{}
-	}
-	return maps.Clone(v) // copies the table: no rehashing
-}
-
-// Merge raises every entry of v to at least other's.
-func (v VersionVector) Merge(other VersionVector) {
-	for k, n := range other {
-		if n > v[k] {
-			v[k] = n
-		}
-	}
-}
-
-// Covers reports whether dot d is within v.
-func (v VersionVector) Covers(d Dot) bool { return d.Seq <= v[d.Replica] }
-
-// Replicas returns the IDs in v, sorted.
-func (v VersionVector) Replicas() []ReplicaID { return slices.Sorted(maps.Keys(v)) }
-
-func (v VersionVector) String() string {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, id := range v.Replicas() {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		fmt.Fprintf(&b, "%s:%d", id, v[id])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
 // Context is a causal context: the set of dots a replica has incorporated,
 // kept as a compact version vector plus a cloud of dots beyond it (gaps
 // arise when deltas arrive out of order or are lost). The cloud is stored
@@ -96,14 +55,11 @@ type dotRange struct{ lo, hi uint64 }
 
 // NewContext returns an empty context.
 func NewContext() *Context {
-	return &Context{VV: VersionVector{}}
+	return &Context{}
 }
 
 // init makes a zero Context usable.
 func (c *Context) init() {
-	if c.VV == nil {
-		c.VV = VersionVector{}
-	}
 	if c.cloud == nil {
 		c.cloud = map[ReplicaID][]dotRange{}
 	}
@@ -135,10 +91,15 @@ func (c *Context) Add(d Dot) bool {
 // folds whatever became contiguous with the vector into it.
 func (c *Context) addRange(id ReplicaID, r dotRange) {
 	c.init()
-	if r.hi <= c.VV[id] {
+	vi, found := c.VV.find(id)
+	var have uint64
+	if found {
+		have = c.VV.e[vi].n
+	}
+	if r.hi <= have {
 		return
 	}
-	r.lo = max(r.lo, c.VV[id]+1)
+	r.lo = max(r.lo, have+1)
 	rs := c.cloud[id]
 	// First range that ends at or after r.lo-1 (touching or overlapping).
 	i, _ := slices.BinarySearchFunc(rs, r.lo-1, func(x dotRange, seq uint64) int { return cmpUint(x.hi, seq) })
@@ -148,8 +109,12 @@ func (c *Context) addRange(id ReplicaID, r dotRange) {
 		j++
 	}
 	rs = slices.Replace(rs, i, j, r)
-	if rs[0].lo == c.VV[id]+1 {
-		c.VV[id] = rs[0].hi
+	if rs[0].lo == have+1 {
+		if found {
+			c.VV.e[vi].n = rs[0].hi
+		} else {
+			c.VV.e = slices.Insert(c.VV.e, vi, vvEntry{id, rs[0].hi})
+		}
 		rs = rs[1:]
 	}
 	if len(rs) == 0 {
@@ -162,7 +127,7 @@ func (c *Context) addRange(id ReplicaID, r dotRange) {
 // Next returns the next dot for replica id and records it.
 func (c *Context) Next(id ReplicaID) Dot {
 	c.init()
-	d := Dot{Replica: id, Seq: c.VV[id] + 1}
+	d := Dot{Replica: id, Seq: c.VV.Get(id) + 1}
 	c.Add(d)
 	return d
 }
@@ -173,9 +138,15 @@ func (c *Context) Merge(other *Context) {
 		return
 	}
 	c.init()
-	for id, n := range other.VV {
-		if n > c.VV[id] {
-			c.addRange(id, dotRange{1, n})
+	if len(c.cloud) == 0 {
+		// Without a cloud, adding each of other's runs 1..n moves only
+		// the vector: one pass merges them all.
+		c.VV.Merge(other.VV)
+	} else {
+		for id, n := range other.VV.All() {
+			if n > c.VV.Get(id) {
+				c.addRange(id, dotRange{1, n})
+			}
 		}
 	}
 	for id, rs := range other.cloud {
@@ -191,9 +162,9 @@ func (c *Context) Merge(other *Context) {
 // includes other gives what merging c would.
 func (c *Context) beyond(other *Context) *Context {
 	out := NewContext()
-	for id, n := range c.VV {
-		if n > other.VV[id] {
-			out.VV[id] = n
+	for _, x := range c.VV.e {
+		if x.n > other.VV.Get(x.id) {
+			out.VV.e = append(out.VV.e, x) // in order: c's are sorted
 		}
 	}
 	for id, rs := range c.cloud {
@@ -211,12 +182,14 @@ func (c *Context) beyond(other *Context) *Context {
 
 // holdsRange reports whether c holds every dot of id's range r.
 func (c *Context) holdsRange(id ReplicaID, r dotRange) bool {
-	if r.hi <= c.VV[id] {
+	have := c.VV.Get(id)
+	if r.hi <= have {
 		return true
 	}
 	rs := c.cloud[id]
-	i, _ := slices.BinarySearchFunc(rs, max(r.lo, c.VV[id]+1), func(x dotRange, seq uint64) int { return cmpUint(x.hi, seq) })
-	return i < len(rs) && rs[i].lo <= max(r.lo, c.VV[id]+1) && rs[i].hi >= r.hi
+	lo := max(r.lo, have+1)
+	i, _ := slices.BinarySearchFunc(rs, lo, func(x dotRange, seq uint64) int { return cmpUint(x.hi, seq) })
+	return i < len(rs) && rs[i].lo <= lo && rs[i].hi >= r.hi
 }
 
 // Clone returns an independent copy.
@@ -261,15 +234,8 @@ func (c *Context) Equal(o *Context) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
-	for id, n := range c.VV {
-		if n != 0 && o.VV[id] != n {
-			return false
-		}
-	}
-	for id, n := range o.VV {
-		if n != 0 && c.VV[id] != n {
-			return false
-		}
+	if !c.VV.equalIgnoringZeros(o.VV) {
+		return false
 	}
 	if len(c.cloud) != len(o.cloud) {
 		return false

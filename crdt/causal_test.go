@@ -3,6 +3,7 @@ package crdt
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,7 +15,7 @@ import (
 func causalCtx(vv VersionVector, cloud ...Dot) *Context {
 	c := NewContext()
 	for _, id := range vv.Replicas() {
-		for s := uint64(1); s <= vv[id]; s++ {
+		for s := uint64(1); s <= vv.Get(id); s++ {
 			c.Add(Dot{Replica: id, Seq: s})
 		}
 	}
@@ -48,7 +49,7 @@ func TestContextAddCompactsOutOfOrder(t *testing.T) {
 				require.True(t, c.Contains(d))
 				require.False(t, c.Add(d), "second Add of %s must report not new", d)
 			}
-			assert.Equal(t, tt.wantVV, c.VV[a])
+			assert.Equal(t, tt.wantVV, c.VV.Get(a))
 			assert.Equal(t, tt.wantCloud, c.CloudDots())
 		})
 	}
@@ -57,7 +58,7 @@ func TestContextAddCompactsOutOfOrder(t *testing.T) {
 		c := NewContext()
 		assert.False(t, c.Add(Dot{Replica: a}))
 		assert.Empty(t, c.CloudDots())
-		assert.Zero(t, c.VV[a])
+		assert.Zero(t, c.VV.Get(a))
 	})
 }
 
@@ -86,7 +87,7 @@ func TestContextAddRandomOrder(t *testing.T) {
 			// Compaction invariant: nothing in the cloud is covered by, or
 			// adjacent to, the vector.
 			for _, cd := range c.CloudDots() {
-				require.Greaterf(t, cd.Seq, c.VV[cd.Replica]+1, "seed %d: cloud dot %s not compacted (vv %s)", seed, cd, c.VV)
+				require.Greaterf(t, cd.Seq, c.VV.Get(cd.Replica)+1, "seed %d: cloud dot %s not compacted (vv %s)", seed, cd, c.VV)
 			}
 		}
 		require.Emptyf(t, c.CloudDots(), "seed %d: all gaps filled, cloud must be empty", seed)
@@ -104,7 +105,7 @@ func TestContextNext(t *testing.T) {
 	// skipped over once the gap closes.
 	c.Add(Dot{"a", 4})
 	assert.Equal(t, Dot{"a", 3}, c.Next("a"))
-	assert.Equal(t, uint64(4), c.VV["a"])
+	assert.Equal(t, uint64(4), c.VV.Get("a"))
 	assert.Empty(t, c.CloudDots())
 	assert.Equal(t, Dot{"a", 5}, c.Next("a"))
 }
@@ -118,30 +119,30 @@ func TestContextMerge(t *testing.T) {
 	}{
 		{
 			name:      "disjoint",
-			a:         causalCtx(VersionVector{"a": 2}),
-			b:         causalCtx(VersionVector{"b": 3}),
-			wantVV:    VersionVector{"a": 2, "b": 3},
+			a:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2})),
+			b:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"b": 3})),
+			wantVV:    MakeVersionVector(map[ReplicaID]uint64{"a": 2, "b": 3}),
 			wantCloud: []Dot{},
 		},
 		{
 			name:      "vector subsumes cloud",
-			a:         causalCtx(VersionVector{"a": 1}, Dot{"a", 3}, Dot{"a", 7}),
-			b:         causalCtx(VersionVector{"a": 5}),
-			wantVV:    VersionVector{"a": 5},
+			a:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 1}), Dot{"a", 3}, Dot{"a", 7}),
+			b:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 5})),
+			wantVV:    MakeVersionVector(map[ReplicaID]uint64{"a": 5}),
 			wantCloud: []Dot{{"a", 7}},
 		},
 		{
 			name:      "vector then cloud close gaps",
-			a:         causalCtx(VersionVector{"a": 2, "b": 0}, Dot{"a", 5}, Dot{"b", 3}),
-			b:         causalCtx(VersionVector{"a": 4, "b": 1}, Dot{"c", 2}, Dot{"a", 6}),
-			wantVV:    VersionVector{"a": 6, "b": 1},
+			a:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2, "b": 0}), Dot{"a", 5}, Dot{"b", 3}),
+			b:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 4, "b": 1}), Dot{"c", 2}, Dot{"a", 6}),
+			wantVV:    MakeVersionVector(map[ReplicaID]uint64{"a": 6, "b": 1}),
 			wantCloud: []Dot{{"b", 3}, {"c", 2}},
 		},
 		{
 			name:      "cloud fills the other's gap",
-			a:         causalCtx(VersionVector{"a": 1}, Dot{"a", 3}),
-			b:         causalCtx(nil, Dot{"a", 2}),
-			wantVV:    VersionVector{"a": 3},
+			a:         causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 1}), Dot{"a", 3}),
+			b:         causalCtx(VersionVector{}, Dot{"a", 2}),
+			wantVV:    MakeVersionVector(map[ReplicaID]uint64{"a": 3}),
 			wantCloud: []Dot{},
 		},
 	}
@@ -181,12 +182,12 @@ func TestContextEqual(t *testing.T) {
 		want bool
 	}{
 		{"empty", NewContext(), NewContext(), true},
-		{"zero entry equals missing", &Context{VV: VersionVector{"a": 0}}, NewContext(), true},
-		{"same", causalCtx(VersionVector{"a": 3}, Dot{"b", 2}), causalCtx(VersionVector{"a": 3}, Dot{"b", 2}), true},
-		{"vector differs", causalCtx(VersionVector{"a": 3}), causalCtx(VersionVector{"a": 2}), false},
-		{"extra replica", causalCtx(VersionVector{"a": 3}), causalCtx(VersionVector{"a": 3, "b": 1}), false},
-		{"cloud differs", causalCtx(nil, Dot{"b", 2}), causalCtx(nil, Dot{"b", 3}), false},
-		{"cloud vs none", causalCtx(nil, Dot{"b", 2}), NewContext(), false},
+		{"zero entry equals missing", &Context{VV: MakeVersionVector(map[ReplicaID]uint64{"a": 0})}, NewContext(), true},
+		{"same", causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 3}), Dot{"b", 2}), causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 3}), Dot{"b", 2}), true},
+		{"vector differs", causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 3})), causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2})), false},
+		{"extra replica", causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 3})), causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 3, "b": 1})), false},
+		{"cloud differs", causalCtx(VersionVector{}, Dot{"b", 2}), causalCtx(VersionVector{}, Dot{"b", 3}), false},
+		{"cloud vs none", causalCtx(VersionVector{}, Dot{"b", 2}), NewContext(), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,31 +198,32 @@ func TestContextEqual(t *testing.T) {
 }
 
 func TestContextCloneIsIndependent(t *testing.T) {
-	c := causalCtx(VersionVector{"a": 2}, Dot{"b", 4})
+	c := causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2}), Dot{"b", 4})
 	cp := c.Clone()
 	require.True(t, cp.Equal(c))
 	cp.Add(Dot{"a", 3})
 	cp.Add(Dot{"c", 9})
-	assert.Equal(t, uint64(2), c.VV["a"])
+	assert.Equal(t, uint64(2), c.VV.Get("a"))
 	assert.Equal(t, []Dot{{"b", 4}}, c.CloudDots())
 	assert.False(t, cp.Equal(c))
 }
 
 func TestContextCloudDotsSorted(t *testing.T) {
-	c := causalCtx(nil, Dot{"b", 9}, Dot{"a", 12}, Dot{"b", 3}, Dot{"a", 10}, Dot{"c", 2})
+	c := causalCtx(VersionVector{}, Dot{"b", 9}, Dot{"a", 12}, Dot{"b", 3}, Dot{"a", 10}, Dot{"c", 2})
 	assert.Equal(t, []Dot{{"a", 10}, {"a", 12}, {"b", 3}, {"b", 9}, {"c", 2}}, c.CloudDots())
 }
 
 func TestVersionVector(t *testing.T) {
+	vv := func(m map[ReplicaID]uint64) VersionVector { return MakeVersionVector(m) }
 	t.Run("merge is pointwise max", func(t *testing.T) {
-		v := VersionVector{"a": 3, "b": 1}
-		v.Merge(VersionVector{"a": 2, "b": 4, "c": 1})
-		assert.Equal(t, VersionVector{"a": 3, "b": 4, "c": 1}, v)
-		v.Merge(nil)
-		assert.Equal(t, VersionVector{"a": 3, "b": 4, "c": 1}, v)
+		v := vv(map[ReplicaID]uint64{"a": 3, "b": 1})
+		v.Merge(vv(map[ReplicaID]uint64{"a": 2, "b": 4, "c": 1, "d": 0}))
+		assert.Equal(t, map[ReplicaID]uint64{"a": 3, "b": 4, "c": 1}, v.Map(), "a zero entry adds nothing")
+		v.Merge(MakeVersionVector(map[ReplicaID]uint64{}))
+		assert.Equal(t, map[ReplicaID]uint64{"a": 3, "b": 4, "c": 1}, v.Map())
 	})
 	t.Run("covers", func(t *testing.T) {
-		v := VersionVector{"a": 3}
+		v := vv(map[ReplicaID]uint64{"a": 3})
 		tests := []struct {
 			d    Dot
 			want bool
@@ -236,13 +238,49 @@ func TestVersionVector(t *testing.T) {
 		}
 	})
 	t.Run("clone replicas string", func(t *testing.T) {
-		v := VersionVector{"c": 1, "a": 2, "b": 3}
+		v := vv(map[ReplicaID]uint64{"c": 1, "a": 2, "b": 3})
 		cp := v.Clone()
-		cp["a"] = 9
-		assert.Equal(t, uint64(2), v["a"])
+		cp.Set("a", 9)
+		cp.Set("0", 1)
+		assert.Equal(t, uint64(2), v.Get("a"))
 		assert.Equal(t, []ReplicaID{"a", "b", "c"}, v.Replicas())
+		assert.Equal(t, []ReplicaID{"0", "a", "b", "c"}, cp.Replicas())
 		assert.Equal(t, "{a:2 b:3 c:1}", v.String())
 		assert.Equal(t, "a:7", Dot{"a", 7}.String())
+	})
+	// The sorted-slice vector behaves as the map it replaced: random sets
+	// and merges, applied to both, leave the same entries, in order.
+	t.Run("agrees with a map", func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 5))
+		id := func() ReplicaID { return ReplicaID(rune('a' + rng.IntN(12))) }
+		for round := range 500 {
+			var v VersionVector
+			m := map[ReplicaID]uint64{}
+			for range rng.IntN(30) {
+				if rng.IntN(3) == 0 {
+					k, n := id(), rng.Uint64N(5)
+					v.Set(k, n)
+					m[k] = n
+					continue
+				}
+				om := map[ReplicaID]uint64{}
+				for range rng.IntN(8) {
+					om[id()] = rng.Uint64N(6)
+				}
+				v.Merge(vv(om))
+				for k, n := range om {
+					if n > m[k] {
+						m[k] = n
+					}
+				}
+			}
+			require.Equal(t, m, v.Map(), "round %d", round)
+			require.True(t, slices.IsSorted(v.Replicas()), "round %d", round)
+			for k := range 12 {
+				r := ReplicaID(rune('a' + k))
+				require.Equal(t, m[r], v.Get(r))
+			}
+		}
 	})
 }
 
@@ -307,7 +345,7 @@ func TestContextBeyondProperty(t *testing.T) {
 	}
 	// Ranges: a cloud range held in part is sent whole; one held whole
 	// (by the vector and a cloud range together) is not sent.
-	c := causalCtx(VersionVector{"a": 1}, Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6})
-	require.Equal(t, []Dot{{"a", 4}, {"a", 5}, {"a", 6}}, c.beyond(causalCtx(VersionVector{"a": 4})).CloudDots())
-	require.True(t, c.beyond(causalCtx(VersionVector{"a": 2}, Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6}, Dot{"a", 7})).Equal(NewContext()))
+	c := causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 1}), Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6})
+	require.Equal(t, []Dot{{"a", 4}, {"a", 5}, {"a", 6}}, c.beyond(causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 4}))).CloudDots())
+	require.True(t, c.beyond(causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2}), Dot{"a", 4}, Dot{"a", 5}, Dot{"a", 6}, Dot{"a", 7})).Equal(NewContext()))
 }

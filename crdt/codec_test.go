@@ -685,10 +685,7 @@ func TestMessageRoundTrip(t *testing.T) {
 				g := got.(*AckMsg)
 				assert.Equal(t, want.Seq, g.Seq)
 				assert.Equal(t, want.Clock, g.Clock)
-				assert.Equal(t, len(want.VV), len(g.VV))
-				for id, n := range want.VV {
-					assert.Equal(t, n, g.VV[id])
-				}
+				assert.Equal(t, want.VV.Map(), g.VV.Map())
 			case *DigestMsg:
 				g := got.(*DigestMsg)
 				assert.Equal(t, want.Session, g.Session)

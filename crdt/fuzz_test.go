@@ -190,7 +190,7 @@ func fzSeedMessages(tb testing.TB) []Message {
 		}},
 		&DeltaMsg{From: "b", Seq: 1, Dots: []Dot{{"b", 1}}, Docs: []KeyedDoc{{Key: fzKeys[0], Doc: docs[len(docs)-1]}}},
 		&DeltaMsg{From: "b"},
-		&AckMsg{From: "b", Seq: 7, VV: VersionVector{"a": 2, "b": 9, "c": 0}, Clock: ts},
+		&AckMsg{From: "b", Seq: 7, VV: MakeVersionVector(map[ReplicaID]uint64{"a": 2, "b": 9, "c": 0}), Clock: ts},
 		&AckMsg{From: "a"},
 		&DigestMsg{From: "a", Session: 11, Seq: 3, Clock: ts, Context: fzContext(), Depth: 0, Buckets: buckets(1)},
 		&DigestMsg{From: "a", Session: 11, Seq: 3, Clock: ts, Depth: 2, Buckets: buckets(4)},

@@ -18,7 +18,7 @@ func sameString(a, b ReplicaID) bool {
 func TestDecodeInternsReplicaIDs(t *testing.T) {
 	ids := NewIDTable(2)
 	a := ids.Intern(ReplicaID([]byte("did:key:a")))
-	msg := &AckMsg{From: "did:key:a", Seq: 3, VV: VersionVector{"did:key:a": 2, "did:key:b": 1, "did:key:c": 4}}
+	msg := &AckMsg{From: "did:key:a", Seq: 3, VV: MakeVersionVector(map[ReplicaID]uint64{"did:key:a": 2, "did:key:b": 1, "did:key:c": 4})}
 	b, err := EncodeMessage(msg)
 	require.NoError(t, err)
 
@@ -26,9 +26,9 @@ func TestDecodeInternsReplicaIDs(t *testing.T) {
 		m, err := DecodeMessageInterned(b, DefaultLimits(), ids)
 		require.NoError(t, err)
 		ack := m.(*AckMsg)
-		require.Equal(t, msg.VV, ack.VV)
+		require.Equal(t, msg.VV.Map(), ack.VV.Map())
 		require.True(t, sameString(a, ack.From), "the sender is the interned copy")
-		for id := range ack.VV {
+		for id := range ack.VV.All() {
 			if id == "did:key:a" {
 				require.True(t, sameString(a, id))
 			}
@@ -42,7 +42,7 @@ func TestDecodeInternsReplicaIDs(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, sameString(a, plain.(*AckMsg).From), "no table: a fresh string")
 
-	bad, err := EncodeMessage(&AckMsg{From: "did:key:a", VV: VersionVector{"with space": 1}})
+	bad, err := EncodeMessage(&AckMsg{From: "did:key:a", VV: MakeVersionVector(map[ReplicaID]uint64{"with space": 1})})
 	require.NoError(t, err)
 	_, err = DecodeMessageInterned(bad, DefaultLimits(), ids)
 	require.ErrorIs(t, err, ErrMalformed)
@@ -56,7 +56,7 @@ func TestFrozenTableIsReadOnly(t *testing.T) {
 	ids := NewIDTable(8)
 	a := ids.Intern("did:key:a")
 	ids.Freeze()
-	b, err := EncodeMessage(&AckMsg{From: "did:key:a", Seq: 1, VV: VersionVector{"did:key:a": 2, "did:key:new": 1}})
+	b, err := EncodeMessage(&AckMsg{From: "did:key:a", Seq: 1, VV: MakeVersionVector(map[ReplicaID]uint64{"did:key:a": 2, "did:key:new": 1})})
 	require.NoError(t, err)
 
 	done := make(chan *AckMsg, 4)
@@ -74,7 +74,7 @@ func TestFrozenTableIsReadOnly(t *testing.T) {
 		ack := <-done
 		require.NotNil(t, ack)
 		require.True(t, sameString(a, ack.From), "held IDs still decode as the table's copy")
-		require.Equal(t, uint64(1), ack.VV["did:key:new"])
+		require.Equal(t, uint64(1), ack.VV.Get("did:key:new"))
 	}
 	require.Equal(t, 1, ids.Len(), "a frozen table adds nothing")
 	require.False(t, sameString(ids.Intern("did:key:new"), ids.Intern(ReplicaID([]byte("did:key:new")))))

@@ -90,7 +90,7 @@ func encodeMeta(m Meta) ([]byte, error) {
 	e.uint(uint64(m.Clock))
 	e.uint(m.BufFloor)
 	encodeContext(e, m.Context)
-	encodeVV(e, VersionVector(m.Acks))
+	encodeVV(e, MakeVersionVector(m.Acks))
 	if e.err != nil {
 		return nil, e.err
 	}
@@ -112,7 +112,7 @@ func decodeMeta(b []byte, lim Limits) (Meta, error) {
 	m.Clock = Timestamp(d.uint("clock"))
 	m.BufFloor = d.uint("buffer floor")
 	m.Context = d.context("context")
-	m.Acks = map[ReplicaID]uint64(d.vv("acks"))
+	m.Acks = d.vv("acks").Map()
 	if d.err != nil {
 		return Meta{}, d.err
 	}

@@ -375,7 +375,7 @@ func (r *Replica) PutObject(key Key, parsed ParsedObject, opts PutOptions) (Upda
 	}
 	// The dot is taken only once we know the operation writes something,
 	// so no-op puts leave no holes in the sequence.
-	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV[r.id] + 1}
+	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV.Get(r.id) + 1}
 	// For a key with no state at all the new state is its own delta; the
 	// buffer shares the (immutable once installed) document.
 	var delta *Document
@@ -416,7 +416,7 @@ func (r *Replica) Delete(key Key, expectRV uint64) (Update, error) {
 		return Update{}, err
 	}
 	doc := ks.doc.Clone()
-	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV[r.id] + 1}
+	s := Stamp{Time: r.clock.Now(), Writer: r.id, Seq: r.ctx.VV.Get(r.id) + 1}
 	delta := NewDocument()
 	doc.deleteObject(s, delta)
 	return r.commitLocal(key, doc, delta, s, true), nil
@@ -619,7 +619,7 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 
 // coversAll reports whether vv covers every dot of a non-empty list.
 func coversAll(vv VersionVector, dots []Dot) bool {
-	if len(dots) == 0 || vv == nil {
+	if len(dots) == 0 || vv.Len() == 0 {
 		return false
 	}
 	for _, d := range dots {
@@ -641,10 +641,10 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 // hold (reports are lower bounds merged by maximum, so the peer's report
 // of us loses nothing).
 func (r *Replica) ackBeyond(seq uint64, known *Context) *AckMsg {
-	vv := VersionVector{}
-	for id, n := range r.ctx.VV {
-		if n > known.VV[id] {
-			vv[id] = n
+	var vv VersionVector
+	for _, x := range r.ctx.VV.e {
+		if x.n > known.VV.Get(x.id) {
+			vv.e = append(vv.e, x) // in order: the context's are sorted
 		}
 	}
 	return &AckMsg{From: r.id, Seq: seq, VV: vv, Clock: r.reportedClock()}
@@ -756,16 +756,16 @@ func (r *Replica) ApplyDelta(m *DeltaMsg) (Update, *AckMsg, error) {
 // federation ever had, for each message: half the simulator's CPU at 1,000
 // members with only 60 writers.
 func (r *Replica) ackDelta(seq uint64, dots []Dot) *AckMsg {
-	vv := make(VersionVector, 2)
-	if n := r.ctx.VV[r.id]; n > 0 {
-		vv[r.id] = n
+	var vv VersionVector
+	if n := r.ctx.VV.Get(r.id); n > 0 {
+		vv.Set(r.id, n)
 	}
 	for i, d := range dots {
 		if i > 0 && dots[i-1].Replica == d.Replica {
 			continue // a writer's run of dots: looked up once
 		}
-		if n := r.ctx.VV[d.Replica]; n > 0 {
-			vv[d.Replica] = n
+		if n := r.ctx.VV.Get(d.Replica); n > 0 {
+			vv.Set(d.Replica, n)
 		}
 	}
 	return &AckMsg{From: r.id, Seq: seq, VV: vv, Clock: r.reportedClock()}
@@ -782,8 +782,12 @@ func (r *Replica) noteSent(from ReplicaID, dots []Dot) {
 	}
 	rep := r.report(from)
 	for _, d := range dots {
-		if rep.vv[d.Replica] == d.Seq-1 {
-			rep.vv[d.Replica] = d.Seq
+		if i, ok := rep.vv.find(d.Replica); ok {
+			if rep.vv.e[i].n == d.Seq-1 {
+				rep.vv.e[i].n = d.Seq
+			}
+		} else if d.Seq == 1 {
+			rep.vv.e = slices.Insert(rep.vv.e, i, vvEntry{d.Replica, 1})
 		}
 	}
 }
@@ -794,7 +798,7 @@ func (r *Replica) report(from ReplicaID) *peerReport {
 	from = r.canon(from)
 	rep := r.reports[from]
 	if rep == nil {
-		rep = &peerReport{vv: VersionVector{}}
+		rep = &peerReport{}
 		r.reports[from] = rep
 	}
 	return rep
@@ -1161,7 +1165,7 @@ func (r *Replica) CollectGarbage() Update {
 	var safe Timestamp = ^Timestamp(0)
 	for _, w := range live {
 		for _, m := range live {
-			if vvs[m][w] < vvs[w][w] {
+			if vvs[m].Get(w) < vvs[w].Get(w) {
 				return *u
 			}
 		}

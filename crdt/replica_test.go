@@ -634,7 +634,7 @@ func TestDeltaForSkipsWhatPeerReported(t *testing.T) {
 	require.NoError(t, err)
 
 	// b reports having a's first write (it came through c).
-	r.HandleAck(&AckMsg{From: "b", VV: VersionVector{"a": 1}})
+	r.HandleAck(&AckMsg{From: "b", VV: MakeVersionVector(map[ReplicaID]uint64{"a": 1})})
 	m, err := r.DeltaFor("b")
 	require.NoError(t, err)
 	require.NotNil(t, m)
@@ -642,7 +642,7 @@ func TestDeltaForSkipsWhatPeerReported(t *testing.T) {
 	require.Equal(t, Key("g/K/ns/two"), m.Docs[0].Key)
 
 	// Once b reports both, nothing is sent and b counts as caught up.
-	r.HandleAck(&AckMsg{From: "b", VV: VersionVector{"a": 2}})
+	r.HandleAck(&AckMsg{From: "b", VV: MakeVersionVector(map[ReplicaID]uint64{"a": 2})})
 	m, err = r.DeltaFor("b")
 	require.NoError(t, err)
 	require.Nil(t, m)
@@ -742,14 +742,14 @@ func TestDeltaAckReportsWhatTheDeltaTouched(t *testing.T) {
 	require.NoError(t, err)
 	_, ack, err := x.ApplyDelta(d)
 	require.NoError(t, err)
-	require.Equal(t, VersionVector{"a": 2, "x": 1}, ack.VV, "only the delta's writer and x itself")
-	require.Equal(t, VersionVector{"a": 2, "b": 1, "c": 1, "x": 1}, x.Ack(0).VV, "the full report")
+	require.Equal(t, map[ReplicaID]uint64{"a": 2, "x": 1}, ack.VV.Map(), "only the delta's writer and x itself")
+	require.Equal(t, map[ReplicaID]uint64{"a": 2, "b": 1, "c": 1, "x": 1}, x.Ack(0).VV.Map(), "the full report")
 
 	// a already held a higher report for x's writers from elsewhere: the
 	// partial ack merges in without lowering it.
-	a.HandleAck(&AckMsg{From: "x", VV: VersionVector{"b": 1, "c": 1}})
+	a.HandleAck(&AckMsg{From: "x", VV: MakeVersionVector(map[ReplicaID]uint64{"b": 1, "c": 1})})
 	a.HandleAck(ack)
-	require.Equal(t, VersionVector{"a": 2, "b": 1, "c": 1, "x": 1}, a.reports["x"].vv)
+	require.Equal(t, map[ReplicaID]uint64{"a": 2, "b": 1, "c": 1, "x": 1}, a.reports["x"].vv.Map())
 }
 
 // The digest's bucket hashes are cached between document changes: after
@@ -855,7 +855,7 @@ func TestInSyncRepairSendsContextsOnce(t *testing.T) {
 			require.NoError(t, err)
 		}
 	}
-	full := VersionVector{"a": 1, "b": 1, "c": 1, "d": 1}
+	full := map[ReplicaID]uint64{"a": 1, "b": 1, "c": 1, "d": 1}
 	repair := func(init, resp *Replica) (*KeysMsg, *AckMsg) {
 		_, keys, err := resp.HandleDigest(init.StartRepair(resp.ID()))
 		require.NoError(t, err)
@@ -867,21 +867,21 @@ func TestInSyncRepairSendsContextsOnce(t *testing.T) {
 
 	keys, ack := repair(y, x)
 	require.True(t, keys.Context.Equal(NewContext()), "equal contexts: the reply adds nothing")
-	require.Empty(t, ack.VV, "and neither does the closing ack")
+	require.Zero(t, ack.VV.Len(), "and neither does the closing ack")
 	_ = x.HandleAck(ack)
-	require.Equal(t, full, x.reports["y"].vv)
-	require.Equal(t, full, y.reports["x"].vv)
+	require.Equal(t, full, x.reports["y"].vv.Map())
+	require.Equal(t, full, y.reports["x"].vv.Map())
 
 	// x holds a dot y lacks (a write both have seen superseded, say): the
 	// reply carries it, y adopts it and its closing ack reports it.
 	x.ctx.Add(Dot{"q", 1})
 	keys, ack = repair(y, x)
-	require.Equal(t, VersionVector{"q": 1}, keys.Context.VV)
+	require.Equal(t, map[ReplicaID]uint64{"q": 1}, keys.Context.VV.Map())
 	require.True(t, y.ctx.Contains(Dot{"q", 1}))
-	require.Equal(t, VersionVector{"q": 1}, ack.VV)
+	require.Equal(t, map[ReplicaID]uint64{"q": 1}, ack.VV.Map())
 	_ = x.HandleAck(ack)
 	full["q"] = 1
-	require.Equal(t, full, x.reports["y"].vv)
-	require.Equal(t, full, y.reports["x"].vv)
+	require.Equal(t, full, x.reports["y"].vv.Map())
+	require.Equal(t, full, y.reports["x"].vv.Map())
 	require.True(t, x.ctx.Equal(y.ctx))
 }

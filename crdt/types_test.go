@@ -455,11 +455,11 @@ func TestORMapBasics(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, "v1", v)
 	assert.Equal(t, []string{"k"}, d1.Keys())
-	assert.True(t, d1.Context.Equal(causalCtx(nil, Dot{"a", 1})), "put delta context: %s %v", d1.Context.VV, d1.Context.CloudDots())
+	assert.True(t, d1.Context.Equal(causalCtx(VersionVector{}, Dot{"a", 1})), "put delta context: %s %v", d1.Context.VV, d1.Context.CloudDots())
 
 	d2 := m.Put("a", 11, "k", "v2")
 	assert.Equal(t, []ORMapWrite[string]{{Dot: Dot{"a", 2}, Stamp: 11, Value: "v2"}}, d2.Entries["k"])
-	assert.True(t, d2.Context.Equal(causalCtx(VersionVector{"a": 2})), "put delta must carry the superseded dot")
+	assert.True(t, d2.Context.Equal(causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2}))), "put delta must carry the superseded dot")
 
 	m.Put("b", 12, "j", "w")
 	m.Put("a", 13, "i", "x")
@@ -470,7 +470,7 @@ func TestORMapBasics(t *testing.T) {
 	_, ok = m.Get("k")
 	assert.False(t, ok)
 	assert.Zero(t, rm.Len())
-	assert.True(t, rm.Context.Equal(causalCtx(nil, Dot{"a", 2})), "remove delta context: %s %v", rm.Context.VV, rm.Context.CloudDots())
+	assert.True(t, rm.Context.Equal(causalCtx(VersionVector{}, Dot{"a", 2})), "remove delta context: %s %v", rm.Context.VV, rm.Context.CloudDots())
 	assert.Equal(t, []string{"i", "j"}, m.Keys())
 
 	noop := m.Remove("absent")
@@ -539,7 +539,7 @@ func TestORMapZeroValueAndMalformedInput(t *testing.T) {
 			{Dot: Dot{"a", 1}, Stamp: 4, Value: 4},
 			{Dot: Dot{"b", 1}, Stamp: 5, Value: 5},
 		}},
-		Context: causalCtx(nil, Dot{"a", 1}, Dot{"b", 1}),
+		Context: causalCtx(VersionVector{}, Dot{"a", 1}, Dot{"b", 1}),
 	}
 	into := NewORMap[int]()
 	into.Merge(messy)
@@ -593,7 +593,7 @@ func TestORMapWinnerTieBreak(t *testing.T) {
 		{Dot: Dot{"b", 1}, Stamp: 4, Value: "older"},
 	}
 	for _, perm := range [][]int{{0, 1, 2}, {1, 0, 2}, {2, 1, 0}, {2, 0, 1}} {
-		m := &ORMap[string]{Entries: map[string][]ORMapWrite[string]{}, Context: causalCtx(VersionVector{"a": 2, "b": 1})}
+		m := &ORMap[string]{Entries: map[string][]ORMapWrite[string]{}, Context: causalCtx(MakeVersionVector(map[ReplicaID]uint64{"a": 2, "b": 1}))}
 		for _, i := range perm {
 			m.Entries["k"] = append(m.Entries["k"], ws[i])
 		}

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
-	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -244,16 +242,11 @@ func encodeDots(e *errWriter, dots []Dot) {
 }
 
 func encodeVV(e *errWriter, vv VersionVector) {
-	entries := make([]Dot, 0, len(vv))
-	for id, n := range vv {
-		entries = append(entries, Dot{Replica: id, Seq: n})
-	}
-	slices.SortFunc(entries, func(a, b Dot) int { return strings.Compare(string(a.Replica), string(b.Replica)) })
-	e.arrayLen(len(entries))
-	for _, d := range entries {
+	e.arrayLen(len(vv.e))
+	for _, x := range vv.e { // sorted: the canonical order
 		e.arrayLen(2)
-		e.str(string(d.Replica))
-		e.uint(d.Seq)
+		e.str(string(x.id))
+		e.uint(x.n)
 	}
 }
 
@@ -469,19 +462,32 @@ func (d *msgDecoder) dots(what string) []Dot {
 	return out
 }
 
+// vv decodes a version vector. Its entries must come in strictly
+// increasing replica order, as encodeVV writes them: that is the
+// canonical encoding, and it rules out duplicates with one comparison per
+// entry.
 func (d *msgDecoder) vv(what string) VersionVector {
 	n := d.arrayLen(what, d.lim.MaxDotsPerMessage)
-	vv := make(VersionVector, n)
+	var vv VersionVector
+	vv.e = make([]vvEntry, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		if k := d.arrayLen(what, 2); k != 2 && d.err == nil {
 			d.failf("%s: entry has %d elements", what, k)
 		}
 		id := d.replica(what)
 		seq := d.uint(what)
-		if _, dup := vv[id]; dup && d.err == nil {
-			d.failf("%s: duplicate entry for %s", what, id)
+		if d.err != nil {
+			break
 		}
-		vv[id] = seq
+		if i > 0 && id <= vv.e[i-1].id {
+			if id == vv.e[i-1].id {
+				d.failf("%s: duplicate entry for %s", what, id)
+			} else {
+				d.failf("%s: entries not sorted (%s after %s)", what, id, vv.e[i-1].id)
+			}
+			break
+		}
+		vv.e = append(vv.e, vvEntry{id, seq})
 	}
 	return vv
 }
@@ -491,7 +497,7 @@ func (d *msgDecoder) context(what string) *Context {
 		d.failf("%s: context has %d elements", what, k)
 	}
 	c := &Context{VV: d.vv(what)}
-	maps.DeleteFunc(c.VV, func(_ ReplicaID, n uint64) bool { return n == 0 })
+	c.VV.dropZeros()
 	n := d.arrayLen(what, d.lim.MaxDotsPerMessage)
 	for i := 0; i < n && d.err == nil; i++ {
 		if k := d.arrayLen(what, 3); k != 3 && d.err == nil {

@@ -100,9 +100,9 @@ func dotsSize(dots []Dot) int {
 }
 
 func vvSize(vv VersionVector) int {
-	n := arrayLenSize(len(vv))
-	for id, seq := range vv {
-		n += arrayLenSize(2) + strSize(len(id)) + uintSize(seq)
+	n := arrayLenSize(len(vv.e))
+	for _, x := range vv.e {
+		n += arrayLenSize(2) + strSize(len(x.id)) + uintSize(x.n)
 	}
 	return n
 }

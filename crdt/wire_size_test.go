@@ -15,11 +15,11 @@ import (
 func TestPrepareEncodeIsExact(t *testing.T) {
 	id := func(n int) ReplicaID { return ReplicaID(strings.Repeat("r", n)) }
 	bigVV := func(n int) VersionVector {
-		vv := make(VersionVector, n)
+		vv := make(map[ReplicaID]uint64, n)
 		for i := range n {
 			vv[ReplicaID("w"+strconv.Itoa(i))] = uint64(i)
 		}
-		return vv
+		return MakeVersionVector(vv)
 	}
 	uints := []uint64{0, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffff, 0x100000000, 1<<64 - 1}
 	cases := map[string]Message{}
@@ -27,12 +27,12 @@ func TestPrepareEncodeIsExact(t *testing.T) {
 		cases["seed "+strconv.Itoa(i)+" "+m.Type().String()] = m
 	}
 	for _, l := range []int{0, 31, 32, 255, 256, 0xffff, 0x10000} {
-		cases["id of "+strconv.Itoa(l)] = &AckMsg{From: id(l), VV: VersionVector{id(l): 1}}
+		cases["id of "+strconv.Itoa(l)] = &AckMsg{From: id(l), VV: MakeVersionVector(map[ReplicaID]uint64{id(l): 1})}
 	}
 	for _, v := range uints {
 		s := strconv.FormatUint(v, 10)
 		cases["seq "+s] = &DeltaMsg{From: "a", Seq: v, Dots: []Dot{{"b", v}}}
-		cases["clock "+s] = &AckMsg{From: "a", Clock: Timestamp(v), VV: VersionVector{"a": v}}
+		cases["clock "+s] = &AckMsg{From: "a", Clock: Timestamp(v), VV: MakeVersionVector(map[ReplicaID]uint64{"a": v})}
 		cases["session "+s] = &KeysMsg{From: "a", Session: v, Seq: v, AckSeq: v, Clock: Timestamp(v),
 			Buckets: []uint32{uint32(v)}, Context: NewContext()}
 		ctx := NewContext()
