@@ -580,6 +580,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{name: "dot with bad replica", msg: with(MsgDelta, deltaDots, []any{[]any{"", 1}}), want: "replica id is empty"},
 		{name: "too many dots", msg: with(MsgDelta, deltaDots, []any{[]any{"a", 1}, []any{"a", 2}}), lim: func(l *Limits) { l.MaxDotsPerMessage = 1 }, want: "length 2 outside [0, 1]"},
 		{name: "duplicate version vector entry", msg: with(MsgAck, ackVV, []any{[]any{"a", 1}, []any{"a", 2}}), want: "duplicate entry for a"},
+		{name: "unsorted version vector", msg: with(MsgAck, ackVV, []any{[]any{"b", 1}, []any{"a", 2}}), want: "entries not sorted (a after b)"},
 		{name: "version vector entry with one element", msg: with(MsgAck, ackVV, []any{[]any{"a"}}), want: "entry has 1 elements"},
 		{name: "context with three parts", msg: with(MsgDigest, digestContext, []any{[]any{}, []any{}, []any{}}), want: "context"},
 		{name: "digest with wrong bucket count", msg: with(MsgDigest, digestBuckets, []any{cdHash(1), cdHash(2), cdHash(3)}), want: "digest has 3 buckets, want 2 for depth 1"},
