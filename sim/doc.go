@@ -38,8 +38,9 @@
 // anti-entropy peers are a random partial view (peers.go says why), where
 // production hands Sync every live member.
 //
-// Determinism: the simulation is one goroutine (other cores only decode
-// messages in flight, a pure function of their bytes: predecode.go), all
+// Determinism: the simulation is one goroutine (other cores only encode
+// and decode messages in flight, pure functions of the prepared message:
+// predecode.go), all
 // randomness comes from
 // PCG generators seeded from the scenario seed, map iteration never decides
 // an outcome, and virtual time starts at a fixed epoch. The same scenario and
@@ -51,8 +52,8 @@
 // handed a wall-clock function by its caller (the CLI).
 //
 // Files: engine.go (event queue), world.go (setup, dispatch, workload),
-// member.go (a member's cores, message passing), predecode.go (decoding
-// ahead of delivery), peers.go (anti-entropy peer views), network.go,
+// member.go (a member's cores, message passing), predecode.go (encoding
+// and decoding ahead of delivery), peers.go (anti-entropy peer views), network.go,
 // swim.go, actions.go (faults and churn), fed.go (federation controller
 // loop), metrics.go, output.go, svg.go, scenario.go, runner.go.
 package sim

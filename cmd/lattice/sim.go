@@ -119,7 +119,7 @@ or as a path to a YAML file, and write to DIR:
 	f.StringVar(&out, "out", "", "output directory (required)")
 	f.StringVar(&cpuprof, "cpuprofile", "", "write a Go CPU profile of the run to this file (for go tool pprof)")
 	f.StringVar(&memprof, "memprofile", "", "write a Go heap profile at the end of the run to this file")
-	f.IntVar(&decoders, "decode-workers", 0, "goroutines decoding messages ahead of delivery: 0 is one fewer than the host's cores, -1 none (outputs are the same either way)")
+	f.IntVar(&decoders, "decode-workers", 0, "goroutines encoding and decoding messages ahead of delivery: 0 is one fewer than the host's cores, -1 none (outputs are the same either way)")
 	return cmd
 }
 
