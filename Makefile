@@ -17,10 +17,10 @@ UP_ARGS  ?=
 TEST_TIMEOUT ?= 15m
 # Packages with concurrency that are also run under the race detector.
 RACE_PKGS    ?= ./apiserver/... ./crdt/... ./federation/... ./gossip/... ./identity/... ./ledger/... ./internal/...
-# The simulator is one goroutine except for its message decoders; this
-# test drives them (the rest of ./sim is slow under -race and has nothing
-# concurrent to check).
-RACE_SIM_RUN ?= TestDecodeWorkersDoNotChangeOutputs
+# The simulator is one goroutine except for the workers that encode and
+# decode its messages; these tests drive them (the rest of ./sim is slow
+# under -race and has nothing concurrent to check).
+RACE_SIM_RUN ?= TestDecodeWorkersDoNotChangeOutputs|TestWorkersTransmitEveryJob
 
 BENCH      ?= .
 BENCHTIME  ?= 1s
