@@ -309,3 +309,33 @@ func BenchmarkDigestCompare(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeDelta: decoding a delta of 64 typical deployments, each
+// written by two operations, as a receiver does for every message.
+func BenchmarkDecodeDelta(b *testing.B) {
+	vt := &virtualTime{now: time.Unix(1_700_000_000, 0)}
+	w := newTestReplica(b, "did:key:w", skewedClock{vt: vt}, nil)
+	w.SetPeers([]ReplicaID{"did:key:r"})
+	raw := compactJSON(b, typicalDeployment)
+	for k := 0; k < 64; k++ {
+		key := Key(fmt.Sprintf("g/K/ns/o%d", k))
+		for round := range 2 {
+			vt.now = vt.now.Add(time.Millisecond)
+			obj := []byte(replaceOnce(string(raw), `"member-1":`, fmt.Sprintf(`"member-1-%d":`, round)))
+			_, err := w.Put(key, obj, PutOptions{})
+			require.NoError(b, err)
+		}
+	}
+	m, err := w.DeltaFor("did:key:r")
+	require.NoError(b, err)
+	enc, err := EncodeMessage(m)
+	require.NoError(b, err)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(enc)))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeMessage(enc, DefaultLimits()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -967,3 +967,47 @@ func TestAppendQuotedAgreesWithEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// A correct peer's document is in normal form and decodes as it is; one
+// holding dominated registers, older generation entries or empty nodes
+// is brought to normal form by a merge. Either way the result is normal.
+func TestUnmarshalDocumentNormalizes(t *testing.T) {
+	valid := cdValidDoc()
+	d, err := UnmarshalDocument(valid.encode(t), DefaultLimits())
+	require.NoError(t, err)
+	require.True(t, d.normal())
+	require.Equal(t, valid.encode(t), fzMarshal(t, d), "a normal document re-encodes to its input")
+
+	tests := []struct {
+		name string
+		root any
+		gen  []any
+		json string
+		gens uint64
+	}{
+		{name: "child older than its parent's register", json: `{"m":{}}`, gens: 2,
+			root: []any{kindMap, 1, mpMap{{"k", []any{kindValue, 0, "1"}}, {"m", []any{kindMap, 1}}}}},
+		{name: "generation older than the root", json: `{"k":1,"m":{}}`, gens: 0, gen: []any{[]any{2, 0}},
+			root: []any{kindMap, 1, mpMap{{"k", []any{kindValue, 1, "1"}}, {"m", []any{kindMap, 1}}}}},
+		{name: "empty node", json: `{"k":1}`, gens: 2,
+			root: []any{kindMap, 0, mpMap{{"e", []any{kindNone}}, {"k", []any{kindValue, 1, "1"}}}}},
+		{name: "empty below a fieldless register", json: `{"k":1,"m":{}}`, gens: 2,
+			root: []any{kindMap, 0, mpMap{{"k", []any{kindValue, 1, "1"}}, {"m", []any{kindMap, 1, mpMap{{"x", []any{kindNone}}}}}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := cdValidDoc()
+			raw.root = tc.root
+			if tc.gen != nil {
+				raw.gen = tc.gen
+			}
+			in := raw.encode(t)
+			d, err := UnmarshalDocument(in, DefaultLimits())
+			require.NoError(t, err)
+			require.True(t, d.normal())
+			require.Equal(t, tc.json, string(d.JSON()))
+			require.Equal(t, tc.gens, d.Generation())
+			require.NotEqual(t, in, fzMarshal(t, d), "the input was not normal: its re-encoding differs")
+		})
+	}
+}

@@ -507,6 +507,33 @@ func (n *node) coveredBy(ctx *Context) bool {
 	return true
 }
 
+// normal reports whether d is in normal form: merging it into an empty
+// document would leave it as it is. No register or generation entry is
+// older than a register above it, and no node below the root is empty.
+func (d *Document) normal() bool {
+	floor := d.root.registerFloor(Stamp{})
+	for _, e := range d.gen {
+		if e.Stamp.Compare(floor) < 0 {
+			return false
+		}
+	}
+	return d.root.childrenNormal(floor)
+}
+
+func (n *node) childrenNormal(floor Stamp) bool {
+	for _, c := range n.fields {
+		switch {
+		case c.kind == kindNone && len(c.fields) == 0:
+			return false
+		case c.kind != kindNone && c.stamp.Compare(floor) < 0:
+			return false
+		case !c.childrenNormal(c.registerFloor(floor)):
+			return false
+		}
+	}
+	return true
+}
+
 // registerFloor is the stamp below which children of n are dominated.
 func (n *node) registerFloor(floor Stamp) Stamp {
 	if n.kind != kindNone && n.stamp.Compare(floor) > 0 {

@@ -293,9 +293,15 @@ func decodeDocument(r *msgReader, lim Limits) (*Document, error) {
 		return nil, fmt.Errorf("%w: document root is a scalar register", ErrMalformed)
 	}
 	// Bring hostile or foreign input to normal form: merging it into an
-	// empty document prunes dominated registers and empty nodes.
-	out := &Document{}
-	out.merge(&Document{root: root, gen: d.gen}, nil)
+	// empty document prunes dominated registers and empty nodes. A correct
+	// peer's document is in normal form already (its encoder wrote one),
+	// and checking that walks the tree once, where the merge builds a
+	// second one.
+	out := &Document{root: root, gen: d.gen}
+	if !out.normal() {
+		out = &Document{}
+		out.merge(&Document{root: root, gen: d.gen}, nil)
+	}
 	out.cacheStamps()
 	return out, nil
 }

@@ -264,6 +264,14 @@ func FuzzDecodeMessage(f *testing.F) {
 func fzCheckDocument(t *testing.T, d *Document, lim Limits) {
 	enc, err := d.MarshalBinary()
 	require.NoError(t, err)
+	// Decoding yields normal form, whether the input was normal or had to
+	// be normalised: merging the result into an empty document changes
+	// nothing.
+	normalized := &Document{}
+	normalized.merge(d, nil)
+	again, err := normalized.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, enc, again, "a decoded document is not in normal form")
 	d2, err := UnmarshalDocument(enc, lim)
 	require.NoError(t, err, "decoding a re-encoded document")
 	enc2, err := d2.MarshalBinary()
