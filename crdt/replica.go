@@ -153,6 +153,17 @@ type peerReport struct {
 	clock Timestamp
 }
 
+// peerState is what a replica knows of one peer, in one place: every
+// message from or to a peer reads or moves several of these, and one map
+// lookup and one record, instead of one per map, is most of their cost in
+// a member with many peers whose state is cold in the cache.
+type peerState struct {
+	live     bool   // in the live set (SetPeers)
+	ack      uint64 // the highest of our sequence numbers it acknowledged
+	reported bool   // rep holds a report it sent
+	rep      peerReport
+}
+
 // repairSession is the initiator's memory of one repair. Contexts are
 // snapshots taken when each side computed its digest: a side may adopt the
 // other's context only for the state the comparison actually covered.
@@ -186,11 +197,9 @@ type Replica struct {
 	bufBytes int
 	bufFloor uint64
 
-	acks map[ReplicaID]uint64
-	// peers maps each live peer to itself: the value is the canonical
-	// copy of its ID (see canon).
-	peers       map[ReplicaID]ReplicaID
-	reports     map[ReplicaID]*peerReport
+	// peers holds every live peer's state, and that of other members
+	// heard from since the live set was last set (SetPeers drops them).
+	peers       map[ReplicaID]*peerState
 	sessions    map[ReplicaID]*repairSession
 	sessionSeq  uint64
 	reportClock Timestamp
@@ -226,9 +235,7 @@ func NewReplica(cfg ReplicaConfig) (*Replica, error) {
 		docs:     map[Key]*keyState{},
 		tombs:    map[Key]struct{}{},
 		ctx:      NewContext(),
-		acks:     map[ReplicaID]uint64{},
-		peers:    map[ReplicaID]ReplicaID{},
-		reports:  map[ReplicaID]*peerReport{},
+		peers:    map[ReplicaID]*peerState{},
 		sessions: map[ReplicaID]*repairSession{},
 	}, nil
 }
@@ -271,8 +278,10 @@ const reportClockRefresh = time.Second
 func (r *Replica) Meta() Meta {
 	m := Meta{Seq: r.seq, Clock: r.clock.Refresh(reportClockRefresh), BufFloor: r.bufFloor, Context: r.ctx.Clone(),
 		Acks: make(map[ReplicaID]uint64, len(r.peers))}
-	for p := range r.peers {
-		m.Acks[p] = r.acks[p]
+	for p, ps := range r.peers {
+		if ps.live {
+			m.Acks[p] = ps.ack
+		}
 	}
 	r.reportClock = m.Clock
 	return m
@@ -495,9 +504,9 @@ func (r *Replica) appendBuffer(e *BufferEntry, u *Update) {
 // oldest entries beyond the size bounds.
 func (r *Replica) pruneBuffer(u *Update) {
 	acked := r.seq
-	for p := range r.peers {
-		if a := r.acks[p]; a < acked {
-			acked = a
+	for _, ps := range r.peers {
+		if ps.live && ps.ack < acked {
+			acked = ps.ack
 		}
 	}
 	n := 0
@@ -525,22 +534,15 @@ func (r *Replica) Buffer() []*BufferEntry { return r.buf }
 // and whose reports gate tombstone collection. A removed peer stops holding
 // either back.
 func (r *Replica) SetPeers(live []ReplicaID) Update {
-	r.peers = make(map[ReplicaID]ReplicaID, len(live))
+	for _, ps := range r.peers {
+		ps.live = false
+	}
 	for _, p := range live {
 		if p != r.id {
-			r.peers[p] = p
+			r.peer(p).live = true
 		}
 	}
-	for p := range r.acks {
-		if _, ok := r.peers[p]; !ok {
-			delete(r.acks, p)
-		}
-	}
-	for p := range r.reports {
-		if _, ok := r.peers[p]; !ok {
-			delete(r.reports, p)
-		}
-	}
+	maps.DeleteFunc(r.peers, func(_ ReplicaID, ps *peerState) bool { return !ps.live })
 	u := &Update{}
 	r.pruneBuffer(u)
 	return *u
@@ -551,7 +553,11 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 // when there is nothing to send and ErrNeedRepair when entries the peer
 // needs were pruned.
 func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
-	ack := r.acks[peer]
+	ps := r.peers[peer]
+	var ack uint64
+	if ps != nil {
+		ack = ps.ack
+	}
 	if ack < r.bufFloor {
 		return nil, fmt.Errorf("%s: %w (acked %d, buffer starts after %d)", peer, ErrNeedRepair, ack, r.bufFloor)
 	}
@@ -570,8 +576,8 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 	// need not be sent again: with many members most deltas reach a peer
 	// from someone else first.
 	var has VersionVector
-	if rep := r.reports[peer]; rep != nil {
-		has = rep.vv
+	if ps != nil {
+		has = ps.rep.vv
 	}
 	for _, e := range r.buf[start:] {
 		if size > 0 && size+e.size > r.cfg.MaxDeltaBytes {
@@ -604,8 +610,8 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 	if !any {
 		// Everything unacknowledged came from the peer or is covered by
 		// its report: it has it.
-		if upTo > r.acks[peer] {
-			r.acks[peer] = upTo
+		if upTo > ack {
+			r.peer(peer).ack = upTo
 		}
 		return nil, nil
 	}
@@ -659,16 +665,14 @@ func (r *Replica) HandleAck(m *AckMsg) Update {
 	return *u
 }
 
-// canon returns the peer set's copy of id when id is a live peer. IDs in
-// messages are freshly decoded strings; storing them as the keys of acks
-// and reports would make every later lookup with the peer set's own copy
-// (as DeltaFor and pruneBuffer do, per peer, per round) compare bytes in
-// cold memory instead of pointers.
-func (r *Replica) canon(id ReplicaID) ReplicaID {
-	if c, ok := r.peers[id]; ok {
-		return c
+// peer returns id's state, adding it (not live) when it is new.
+func (r *Replica) peer(id ReplicaID) *peerState {
+	ps := r.peers[id]
+	if ps == nil {
+		ps = &peerState{}
+		r.peers[id] = ps
 	}
-	return id
+	return ps
 }
 
 func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) {
@@ -792,16 +796,11 @@ func (r *Replica) noteSent(from ReplicaID, dots []Dot) {
 	}
 }
 
-// report returns from's report, creating an empty one: one map lookup
-// per message instead of a read and a write-back.
+// report returns from's report, to be updated, creating an empty one.
 func (r *Replica) report(from ReplicaID) *peerReport {
-	from = r.canon(from)
-	rep := r.reports[from]
-	if rep == nil {
-		rep = &peerReport{}
-		r.reports[from] = rep
-	}
-	return rep
+	ps := r.peer(from)
+	ps.reported = true
+	return &ps.rep
 }
 
 // bufferRemote assigns sequence numbers to the changes in u and buffers e
@@ -1040,9 +1039,11 @@ func (r *Replica) capDocs(docs []KeyedDoc) ([]KeyedDoc, bool) {
 }
 
 func (r *Replica) noteAck(peer ReplicaID, seq uint64) {
-	peer = r.canon(peer)
-	if seq > r.acks[peer] && seq <= r.seq {
-		r.acks[peer] = seq
+	if seq > r.seq {
+		return
+	}
+	if ps := r.peer(peer); seq > ps.ack {
+		ps.ack = seq
 	}
 }
 
@@ -1154,13 +1155,15 @@ func (r *Replica) CollectGarbage() Update {
 	vvs := map[ReplicaID]VersionVector{r.id: r.ctx.VV}
 	clocks := map[ReplicaID]Timestamp{r.id: r.reportedClock()}
 	live = append(live, r.id)
-	for p := range r.peers {
-		rep, ok := r.reports[p]
-		if !ok {
+	for p, ps := range r.peers {
+		if !ps.live {
+			continue
+		}
+		if !ps.reported {
 			return *u // a live peer we know nothing about holds GC back
 		}
 		live = append(live, p)
-		vvs[p], clocks[p] = rep.vv, rep.clock
+		vvs[p], clocks[p] = ps.rep.vv, ps.rep.clock
 	}
 	var safe Timestamp = ^Timestamp(0)
 	for _, w := range live {
@@ -1244,8 +1247,8 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 	r.clock.Restore(meta.Clock)
 	r.reportClock = meta.Clock
 	for p, a := range meta.Acks {
-		r.peers[p] = p
-		r.acks[p] = a
+		ps := r.peer(p)
+		ps.live, ps.ack = true, a
 	}
 	return nil
 }

@@ -749,7 +749,7 @@ func TestDeltaAckReportsWhatTheDeltaTouched(t *testing.T) {
 	// partial ack merges in without lowering it.
 	a.HandleAck(&AckMsg{From: "x", VV: MakeVersionVector(map[ReplicaID]uint64{"b": 1, "c": 1})})
 	a.HandleAck(ack)
-	require.Equal(t, map[ReplicaID]uint64{"a": 2, "b": 1, "c": 1, "x": 1}, a.reports["x"].vv.Map())
+	require.Equal(t, map[ReplicaID]uint64{"a": 2, "b": 1, "c": 1, "x": 1}, a.peers["x"].rep.vv.Map())
 }
 
 // The digest's bucket hashes are cached between document changes: after
@@ -869,8 +869,8 @@ func TestInSyncRepairSendsContextsOnce(t *testing.T) {
 	require.True(t, keys.Context.Equal(NewContext()), "equal contexts: the reply adds nothing")
 	require.Zero(t, ack.VV.Len(), "and neither does the closing ack")
 	_ = x.HandleAck(ack)
-	require.Equal(t, full, x.reports["y"].vv.Map())
-	require.Equal(t, full, y.reports["x"].vv.Map())
+	require.Equal(t, full, x.peers["y"].rep.vv.Map())
+	require.Equal(t, full, y.peers["x"].rep.vv.Map())
 
 	// x holds a dot y lacks (a write both have seen superseded, say): the
 	// reply carries it, y adopts it and its closing ack reports it.
@@ -881,7 +881,7 @@ func TestInSyncRepairSendsContextsOnce(t *testing.T) {
 	require.Equal(t, map[ReplicaID]uint64{"q": 1}, ack.VV.Map())
 	_ = x.HandleAck(ack)
 	full["q"] = 1
-	require.Equal(t, full, x.reports["y"].vv.Map())
-	require.Equal(t, full, y.reports["x"].vv.Map())
+	require.Equal(t, full, x.peers["y"].rep.vv.Map())
+	require.Equal(t, full, y.peers["x"].rep.vv.Map())
 	require.True(t, x.ctx.Equal(y.ctx))
 }
