@@ -161,12 +161,7 @@ func (c *Context) Merge(other *Context) {
 // cloud ranges other does not hold whole. Merging it into a context that
 // includes other gives what merging c would.
 func (c *Context) beyond(other *Context) *Context {
-	out := NewContext()
-	for _, x := range c.VV.e {
-		if x.n > other.VV.Get(x.id) {
-			out.VV.e = append(out.VV.e, x) // in order: c's are sorted
-		}
-	}
+	out := &Context{VV: c.VV.above(other.VV)}
 	for id, rs := range c.cloud {
 		for _, r := range rs {
 			if !other.holdsRange(id, r) {

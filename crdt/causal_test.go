@@ -275,6 +275,17 @@ func TestVersionVector(t *testing.T) {
 				}
 			}
 			require.Equal(t, m, v.Map(), "round %d", round)
+			om := map[ReplicaID]uint64{}
+			for range rng.IntN(10) {
+				om[id()] = rng.Uint64N(6)
+			}
+			want := map[ReplicaID]uint64{}
+			for k, n := range m {
+				if n > om[k] {
+					want[k] = n
+				}
+			}
+			require.Equal(t, want, v.above(vv(om)).Map(), "round %d: above", round)
 			require.True(t, slices.IsSorted(v.Replicas()), "round %d", round)
 			for k := range 12 {
 				r := ReplicaID(rune('a' + k))

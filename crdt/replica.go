@@ -647,13 +647,7 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 // hold (reports are lower bounds merged by maximum, so the peer's report
 // of us loses nothing).
 func (r *Replica) ackBeyond(seq uint64, known *Context) *AckMsg {
-	var vv VersionVector
-	for _, x := range r.ctx.VV.e {
-		if x.n > known.VV.Get(x.id) {
-			vv.e = append(vv.e, x) // in order: the context's are sorted
-		}
-	}
-	return &AckMsg{From: r.id, Seq: seq, VV: vv, Clock: r.reportedClock()}
+	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.above(known.VV), Clock: r.reportedClock()}
 }
 
 // HandleAck records a peer's acknowledgement and report.

@@ -150,6 +150,27 @@ func (v *VersionVector) Merge(other VersionVector) {
 	v.e = out
 }
 
+// above returns the entries of v above other's, in one pass over both.
+func (v VersionVector) above(other VersionVector) VersionVector {
+	var out VersionVector
+	b := other.e
+	for _, x := range v.e {
+		for len(b) > 0 && b[0].id < x.id {
+			b = b[1:]
+		}
+		if len(b) > 0 && b[0].id == x.id {
+			if x.n > b[0].n {
+				out.e = append(out.e, x)
+			}
+			continue
+		}
+		if x.n > 0 {
+			out.e = append(out.e, x)
+		}
+	}
+	return out
+}
+
 // Covers reports whether dot d is within v.
 func (v VersionVector) Covers(d Dot) bool { return d.Seq <= v.Get(d.Replica) }
 
