@@ -145,6 +145,9 @@ type keyState struct {
 	spread uint64 // keySpread(key), cached for digests
 	hash   Hash
 	hashOK bool
+	// pending: the digest cache lacks this key's leaf hash (the key
+	// changed since it was last folded in); it is in digest.pending.
+	pending bool
 }
 
 // peerReport is what a peer last told us about itself.
@@ -185,13 +188,12 @@ type Replica struct {
 
 	docs  map[Key]*keyState
 	tombs map[Key]struct{} // keys holding tombstones or no live object: GC candidates
-	// docsGen counts changes to docs; digest caches the bucket hashes of
-	// one depth as of a docsGen. Every repair a member starts or answers
-	// needs them, and they change only when a document does.
-	docsGen uint64
-	digest  digestCache
-	ctx     *Context
-	seq     uint64
+	// digest caches the bucket hashes of one depth, kept up to date key
+	// by key as documents change. Every repair a member starts or answers
+	// needs them, and between two repairs few documents change.
+	digest digestCache
+	ctx    *Context
+	seq    uint64
 
 	buf      []*BufferEntry
 	bufBytes int
@@ -454,7 +456,7 @@ func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Chang
 	default:
 		ch.Type = EventNone
 	}
-	r.docsGen++
+	r.unfold(key)
 	if doc.IsEmpty() {
 		delete(r.docs, key)
 		delete(r.tombs, key)
@@ -465,6 +467,7 @@ func (r *Replica) install(key Key, doc *Document, rv uint64, existed bool) Chang
 	if ks == nil {
 		ks = &keyState{spread: keySpread(key)}
 		r.docs[key] = ks
+		r.unfold(key)
 	}
 	ks.doc, ks.hashOK = doc, false
 	if rv != 0 {
@@ -870,25 +873,57 @@ func (r *Replica) leaf(key Key, ks *keyState) Hash {
 	return ks.hash
 }
 
-// digestCache is the replica's bucket hashes at depth as of docsGen gen
-// (none yet while buckets is nil).
+// digestCache is the replica's bucket hashes at depth (none while buckets
+// is nil): the XOR of every key's leaf hash but those of the keys pending,
+// which changed since and are folded back in when the digest is next read.
 type digestCache struct {
-	gen     uint64
 	depth   uint8
 	buckets []Hash
+	pending []Key
+}
+
+// unfold takes key's leaf hash out of the digest cache before the key
+// changes (or is added), and marks it pending. A key already pending is
+// not in the cache.
+func (r *Replica) unfold(key Key) {
+	c := &r.digest
+	if c.buckets == nil {
+		return
+	}
+	ks := r.docs[key]
+	if ks == nil || ks.pending {
+		return
+	}
+	if ks.hashOK {
+		xorInto(&c.buckets[bucketAt(ks.spread, c.depth)], ks.hash)
+	}
+	ks.pending = true
+	c.pending = append(c.pending, key)
 }
 
 // buckets returns the bucket hashes at depth. The slice is the replica's
 // cache: callers must not modify it, and must copy it if they keep it.
+// Reading the depth cached costs a hash per key changed since the last
+// read; another depth, a hash per key.
 func (r *Replica) buckets(depth uint8) []Hash {
-	if c := &r.digest; c.buckets != nil && c.gen == r.docsGen && c.depth == depth {
+	c := &r.digest
+	if c.buckets != nil && c.depth == depth {
+		for _, k := range c.pending {
+			if ks := r.docs[k]; ks != nil && ks.pending {
+				ks.pending = false
+				xorInto(&c.buckets[bucketAt(ks.spread, depth)], r.leaf(k, ks))
+			}
+		}
+		clear(c.pending)
+		c.pending = c.pending[:0]
 		return c.buckets
 	}
 	out := make([]Hash, 1<<depth)
 	for k, ks := range r.docs {
+		ks.pending = false
 		xorInto(&out[bucketAt(ks.spread, depth)], r.leaf(k, ks))
 	}
-	r.digest = digestCache{gen: r.docsGen, depth: depth, buckets: out}
+	r.digest = digestCache{depth: depth, buckets: out}
 	return out
 }
 
@@ -1216,7 +1251,6 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		}
 		ks := &keyState{doc: d.Doc, rv: d.RV, spread: keySpread(k)}
 		r.docs[k] = ks
-		r.docsGen++
 		if d.Doc.hasTombstones() || !d.Doc.Exists() {
 			r.tombs[k] = struct{}{}
 		}
@@ -1237,6 +1271,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		r.bufBytes += e.size
 	}
 	r.buf = buf
+	r.digest = digestCache{} // the documents were added behind its back
 	r.seq, r.bufFloor, r.ctx = meta.Seq, meta.BufFloor, meta.Context.Clone()
 	r.clock.Restore(meta.Clock)
 	r.reportClock = meta.Clock

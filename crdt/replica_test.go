@@ -765,10 +765,15 @@ func TestDigestCacheFollowsChanges(t *testing.T) {
 		}
 		return out
 	}
+	// A peer whose writes arrive as deltas, so merges change keys too.
+	w := newTestReplica(t, "did:key:w", nil, nil)
+	w.SetPeers([]ReplicaID{r.ID()})
 	rng := rand.New(rand.NewPCG(7, 8))
-	for i := range 400 {
+	depth := uint8(0)
+	collected := 0
+	for i := range 1000 {
 		key := Key(fmt.Sprintf("g/K/ns/k%d", rng.IntN(40)))
-		switch rng.IntN(3) {
+		switch rng.IntN(5) {
 		case 0:
 			_, err := r.Put(key, []byte(fmt.Sprintf(`{"spec":{"i":%d}}`, i)), PutOptions{})
 			require.NoError(t, err)
@@ -777,10 +782,31 @@ func TestDigestCacheFollowsChanges(t *testing.T) {
 			if err != nil {
 				require.ErrorIs(t, err, ErrNotFound)
 			}
+		case 2:
+			_, err := w.Put(key, []byte(fmt.Sprintf(`{"spec":{"w":%d}}`, i)), PutOptions{})
+			require.NoError(t, err)
+			d, err := w.DeltaFor(r.ID())
+			require.NoError(t, err)
+			_, ack, err := r.ApplyDelta(d)
+			require.NoError(t, err)
+			w.HandleAck(ack)
+		case 3:
+			// With no peer to wait for, tombstones go once stable: keys
+			// leave the replica altogether.
+			n := r.Len()
+			r.CollectGarbage()
+			collected += n - r.Len()
 		}
-		depth := uint8(rng.IntN(4))
-		require.Equal(t, fresh(depth), r.buckets(depth), "step %d depth %d", i, depth)
+		// Mostly the depth read before, which the cache keeps up to date
+		// key by key; now and then another, which rebuilds it.
+		if rng.IntN(4) == 0 {
+			depth = uint8(rng.IntN(4))
+		}
+		for range rng.IntN(3) {
+			require.Equal(t, fresh(depth), r.buckets(depth), "step %d depth %d", i, depth)
+		}
 	}
+	require.Positive(t, collected, "the test must remove keys")
 	d := r.Digest(2)
 	d[0][0] ^= 0xff
 	require.Equal(t, fresh(2), r.buckets(2), "Digest returned the cache itself")
