@@ -568,12 +568,9 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		return cmpUint(e.Last, seq)
 	})
 	var (
-		docs   map[Key]KeyedDoc // allocated once something is to be sent:
-		joined map[Key]bool     // most calls find the peer has everything
-		dots   []Dot
-		size   int
-		upTo   = ack
-		any    bool
+		sending []*BufferEntry
+		size    int
+		upTo    = ack
 	)
 	// What the peer reported having (its acks carry its version vector)
 	// need not be sent again: with many members most deltas reach a peer
@@ -590,12 +587,29 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 		if e.From == peer || coversAll(has, e.Dots) {
 			continue
 		}
-		if !any {
-			any = true
-			docs, joined = map[Key]KeyedDoc{}, map[Key]bool{}
-		}
 		size += e.size
-		dots = append(dots, e.Dots...)
+		sending = append(sending, e)
+	}
+	if len(sending) == 0 {
+		// Everything unacknowledged came from the peer or is covered by
+		// its report: it has it.
+		if upTo > ack {
+			r.peer(peer).ack = upTo
+		}
+		return nil, nil
+	}
+	m := &DeltaMsg{From: r.id, Seq: upTo}
+	if len(sending) == 1 {
+		// One entry, the usual case: its documents are sorted and distinct
+		// already (appendBuffer), so there is nothing to join.
+		e := sending[0]
+		m.Dots, m.Docs = slices.Clone(e.Dots), slices.Clone(e.Docs)
+		return m, nil
+	}
+	docs := map[Key]KeyedDoc{}
+	joined := map[Key]bool{}
+	for _, e := range sending {
+		m.Dots = append(m.Dots, e.Dots...)
 		for _, kd := range e.Docs {
 			prev, ok := docs[kd.Key]
 			if !ok {
@@ -610,15 +624,7 @@ func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
 			docs[kd.Key] = prev
 		}
 	}
-	if !any {
-		// Everything unacknowledged came from the peer or is covered by
-		// its report: it has it.
-		if upTo > ack {
-			r.peer(peer).ack = upTo
-		}
-		return nil, nil
-	}
-	m := &DeltaMsg{From: r.id, Seq: upTo, Dots: dots, Docs: make([]KeyedDoc, 0, len(docs))}
+	m.Docs = make([]KeyedDoc, 0, len(docs))
 	for _, kd := range docs {
 		m.Docs = append(m.Docs, kd)
 	}
