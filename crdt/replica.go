@@ -900,6 +900,17 @@ func (r *Replica) unfold(key Key) {
 	if ks == nil || ks.pending {
 		return
 	}
+	if len(c.pending) >= max(16, len(r.docs)) {
+		// More pending than a rebuild would hash (keys created and
+		// collected with no digest read between): drop the cache.
+		for _, k := range c.pending {
+			if ks := r.docs[k]; ks != nil {
+				ks.pending = false
+			}
+		}
+		r.digest = digestCache{}
+		return
+	}
 	if ks.hashOK {
 		xorInto(&c.buckets[bucketAt(ks.spread, c.depth)], ks.hash)
 	}

@@ -807,6 +807,23 @@ func TestDigestCacheFollowsChanges(t *testing.T) {
 		}
 	}
 	require.Positive(t, collected, "the test must remove keys")
+	// Keys created and collected with no read between them: the cache
+	// gives up rather than pile up pending keys, and the next read
+	// rebuilds it.
+	r.buckets(depth)
+	dropped := false
+	for i := range 200 {
+		key := Key(fmt.Sprintf("g/K/ns/brief%d", i))
+		_, err := r.Put(key, []byte(`{"spec":{}}`), PutOptions{})
+		require.NoError(t, err)
+		_, err = r.Delete(key, 0)
+		require.NoError(t, err)
+		r.CollectGarbage()                                                // collects the tombstones older than this one
+		require.LessOrEqual(t, len(r.digest.pending), max(16, r.Len()+1)) // +1: the key just collected
+		dropped = dropped || r.digest.buckets == nil
+	}
+	require.True(t, dropped, "the test must reach the bound")
+	require.Equal(t, fresh(depth), r.buckets(depth))
 	d := r.Digest(2)
 	d[0][0] ^= 0xff
 	require.Equal(t, fresh(2), r.buckets(2), "Digest returned the cache itself")
