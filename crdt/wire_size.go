@@ -12,12 +12,12 @@ import "fmt"
 // its encoding, which later changes replace instead of overwrite), so a
 // later EncodeMessage(m) reads none of the replica's mutable state: only
 // m's own fields and those cached bytes. Every other part of a message
-// the replica builds is the message's own (fresh slices and maps, and
-// context snapshots the replica never changes).
+// the replica builds is the message's own (fresh slices, and context
+// snapshots the replica never changes).
 //
-// The length is computed from m without encoding it: the version vectors
-// are summed, not sorted. The simulator uses it to put a message on its
-// modelled link at once and encode it on another core.
+// The length is computed from m's fields without encoding it. The
+// simulator uses it to put a message on its modelled link at once and
+// encode it on another core.
 func PrepareEncode(m Message) (int, error) {
 	n := 0
 	switch t := m.(type) {
@@ -142,16 +142,13 @@ func uintSize(v uint64) int {
 	return 9
 }
 
+// strSize: a short string is a fixstr; longer ones take str8/16/32
+// headers the size of bin8/16/32's.
 func strSize(l int) int {
-	switch {
-	case l < 32:
-		return 1 + l // fixstr
-	case l < 256:
-		return 2 + l
-	case l <= 0xffff:
-		return 3 + l
+	if l < 32 {
+		return 1 + l
 	}
-	return 5 + l
+	return binSize(l)
 }
 
 func binSize(l int) int {

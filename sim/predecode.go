@@ -22,7 +22,8 @@ import (
 // does it changes nothing the simulation computes, so outputs stay
 // byte-identical whatever the number of workers.
 
-// Job states: a job is decoded by whoever moves it from queued to taken.
+// Job states: a job is run (encoded and decoded) by whoever moves it from
+// queued to taken.
 const (
 	jobQueued uint32 = iota
 	jobTaken
