@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -56,6 +57,63 @@ func freeUDPPort(t *testing.T, host string) int {
 	require.NoError(t, err)
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// freeUpBase returns a --base-port for 'lattice up' with members members
+// whose three port blocks (gossip UDP, metrics and API TCP at +100 and +200)
+// are all free right now. It looks below the kernel's ephemeral range: a
+// derived port inside it can be taken meanwhile by any outgoing connection
+// (the embedded clusters open many), which once failed CI with "address
+// already in use".
+func freeUpBase(t *testing.T, members int) int {
+	t.Helper()
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				low = v
+			}
+		}
+	}
+	const first = 10000
+	span := low - 200 - members - first
+	require.Greater(t, span, 0, "ephemeral ports start at %d: no room below for 'lattice up'", low)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
+	for range 200 {
+		base := first + rng.IntN(span)
+		if portsFree(base, members) {
+			return base
+		}
+	}
+	t.Fatalf("no free port blocks for 'lattice up' below %d", low)
+	return 0
+}
+
+// portsFree reports whether every port 'lattice up --base-port base' would
+// bind is free, by binding (and releasing) each.
+func portsFree(base, members int) bool {
+	var closers []io.Closer
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	for i := range members {
+		for _, port := range []int{base + i, base + 100 + i, base + 200 + i} {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			l, err := net.Listen("tcp", addr)
+			if err != nil {
+				return false
+			}
+			closers = append(closers, l)
+			c, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			closers = append(closers, c)
+		}
+	}
+	return true
 }
 
 func freeTCPAddr(t *testing.T) string {

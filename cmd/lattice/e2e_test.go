@@ -92,10 +92,7 @@ type upHandle struct {
 // and waits until it is ready; the test's cleanup kills it if still running.
 func startUp(t *testing.T, bin, root string) *upHandle {
 	t.Helper()
-	port := freeUDPPort(t, "127.0.0.1")
-	for port+210 > 65535 {
-		port = freeUDPPort(t, "127.0.0.1")
-	}
+	port := freeUpBase(t, 3)
 	h := &upHandle{out: &lockedBuffer{}, errOut: &lockedBuffer{}, exited: make(chan error, 1)}
 	h.cmd = exec.Command(bin, "up", "--dir", root, "--base-port", fmt.Sprint(port), "--embedded-start-delay", "500ms")
 	h.cmd.Stdout, h.cmd.Stderr = h.out, h.errOut
