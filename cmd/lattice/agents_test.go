@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/lattice-federation/lattice/internal/admin"
 	"github.com/lattice-federation/lattice/internal/member"
+	"github.com/lattice-federation/lattice/internal/testports"
 )
 
 // agentProc is one 'lattice agent' process of a test federation.
@@ -50,78 +50,22 @@ type federationHarness struct {
 	creds    []string // credential ID of each member (none for member-1)
 }
 
-// freeUDPPort returns a UDP port free on host right now.
+// freeUDPPort returns a port free on host (UDP and TCP) right now.
 func freeUDPPort(t *testing.T, host string) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", net.JoinHostPort(host, "0"))
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeUpBase returns a --base-port for 'lattice up' with members members
-// whose three port blocks (gossip UDP, metrics and API TCP at +100 and +200)
-// are all free right now. It looks below the kernel's ephemeral range: a
-// derived port inside it can be taken meanwhile by any outgoing connection
-// (the embedded clusters open many), which once failed CI with "address
-// already in use".
-func freeUpBase(t *testing.T, members int) int {
-	t.Helper()
-	low := 32768
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if v, err := strconv.Atoi(f[0]); err == nil {
-				low = v
-			}
-		}
-	}
-	const first = 10000
-	span := low - 200 - members - first
-	require.Greater(t, span, 0, "ephemeral ports start at %d: no room below for 'lattice up'", low)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(os.Getpid())))
-	for range 200 {
-		base := first + rng.IntN(span)
-		if portsFree(base, members) {
-			return base
-		}
-	}
-	t.Fatalf("no free port blocks for 'lattice up' below %d", low)
-	return 0
-}
-
-// portsFree reports whether every port 'lattice up --base-port base' would
-// bind is free, by binding (and releasing) each.
-func portsFree(base, members int) bool {
-	var closers []io.Closer
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	for i := range members {
-		for _, port := range []int{base + i, base + 100 + i, base + 200 + i} {
-			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-			l, err := net.Listen("tcp", addr)
-			if err != nil {
-				return false
-			}
-			closers = append(closers, l)
-			c, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return false
-			}
-			closers = append(closers, c)
-		}
-	}
-	return true
+	return testports.Free(t, host, 1, 0)
 }
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testports.Free(t, "127.0.0.1", 1, 0)))
+}
+
+// freeUpBase returns a --base-port for 'lattice up' with members members:
+// gossip ports at base, metrics at +100 and the API at +200.
+func freeUpBase(t *testing.T, members int) int {
+	t.Helper()
+	return testports.Free(t, "127.0.0.1", members, 0, 100, 200)
 }
 
 // newFederationHarness prepares n members (identities, federation,

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -31,6 +30,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lattice-federation/lattice/internal/testports"
 )
 
 // Version is the Kubernetes version 'make k8s-tools' builds.
@@ -143,12 +144,7 @@ func Available(opts Options) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testports.Free(t, "127.0.0.1", 1, 0)
 }
 
 // Start runs a control plane for the test, skipping it if the binaries
