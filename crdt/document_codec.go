@@ -331,14 +331,14 @@ func decodeNode(r *msgReader, n *node, stampAt func(string) (Stamp, error), lim 
 	}
 	if n.kind == kindValue {
 		want++
-		s, err := r.str(lim.MaxDocumentBytes)
+		b, err := r.strBytes(lim.MaxDocumentBytes)
 		if err != nil {
 			return r.wrap("value", err)
 		}
-		if err := validateLeaf([]byte(s), lim.MaxDepth-depth); err != nil {
+		if err := validateLeaf(b, lim.MaxDepth-depth); err != nil {
 			return err
 		}
-		n.value = []byte(s)
+		n.value = b
 	}
 	switch l {
 	case want:
@@ -352,9 +352,12 @@ func decodeNode(r *msgReader, n *node, stampAt func(string) (Stamp, error), lim 
 		return r.wrap("fields", err)
 	}
 	n.fields = make(map[string]*node, min(nf, 64))
+	// The fields' nodes come from one allocation (bounded like the map's
+	// hint, so a forged count cannot make it large).
+	kids := make([]node, min(nf, 64))
 	prev := ""
 	for i := 0; i < nf; i++ {
-		name, err := r.str(lim.MaxObjectBytes)
+		name, err := r.name(lim.MaxObjectBytes)
 		if err != nil {
 			return r.wrap("field name", err)
 		}
@@ -365,7 +368,12 @@ func decodeNode(r *msgReader, n *node, stampAt func(string) (Stamp, error), lim 
 			return fmt.Errorf("%w: field names not sorted and unique", ErrMalformed)
 		}
 		prev = name
-		c := &node{}
+		var c *node
+		if i < len(kids) {
+			c = &kids[i]
+		} else {
+			c = &node{}
+		}
 		if err := decodeNode(r, c, stampAt, lim, depth+1); err != nil {
 			return err
 		}

@@ -16,6 +16,9 @@ type msgReader struct {
 	ids *IDTable // nil: replica IDs are decoded as fresh strings
 	// idBuf receives a replica ID before it is looked up or copied.
 	idBuf [MaxReplicaIDLen]byte
+	// scratch receives a string before it is copied into one: reading it
+	// into its own buffer and converting would allocate twice.
+	scratch []byte
 }
 
 func newMsgReader(b []byte) *msgReader {
@@ -73,11 +76,52 @@ func (m *msgReader) uint() (uint64, error) {
 func (m *msgReader) boolean() (bool, error) { return m.dec.DecodeBool() }
 
 func (m *msgReader) str(max int) (string, error) {
-	if err := m.expectStr(); err != nil {
+	b, err := m.strScratch(max)
+	if err != nil {
 		return "", err
 	}
-	b, err := m.body("string", max)
-	return string(b), err
+	return string(b), nil
+}
+
+// name reads a string like str, but returns the shared copy of a
+// well-known field name instead of allocating one.
+func (m *msgReader) name(max int) (string, error) {
+	b, err := m.strScratch(max)
+	if err != nil {
+		return "", err
+	}
+	if s, ok := wellKnownNames[string(b)]; ok {
+		return s, nil
+	}
+	return string(b), nil
+}
+
+// strBytes reads a string's contents into a new slice of their own.
+func (m *msgReader) strBytes(max int) ([]byte, error) {
+	if err := m.expectStr(); err != nil {
+		return nil, err
+	}
+	return m.body("string", max)
+}
+
+// strScratch reads a string's contents into the reader's scratch buffer,
+// valid until the next read.
+func (m *msgReader) strScratch(max int) ([]byte, error) {
+	if err := m.expectStr(); err != nil {
+		return nil, err
+	}
+	n, err := m.bodyLen("string", max)
+	if err != nil {
+		return nil, err
+	}
+	if cap(m.scratch) < n {
+		m.scratch = make([]byte, n)
+	}
+	b := m.scratch[:n]
+	if err := m.dec.ReadFull(b); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // expectStr checks that a str value comes next.
