@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"unicode/utf8"
 	"unsafe"
 
@@ -32,14 +33,23 @@ func (d *Document) MarshalBinary() ([]byte, error) {
 	if d.enc != nil {
 		return d.enc, nil
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, 1024))
-	enc := msgpack.NewEncoder(buf)
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	defer encodeBuffers.Put(buf)
+	buf.Reset()
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
 	if err := d.encode(enc); err != nil {
 		return nil, err
 	}
-	d.enc = buf.Bytes()
+	// An exact copy: the encoding is cached for the document's life, and
+	// a replica holds many documents.
+	d.enc = bytes.Clone(buf.Bytes())
 	return d.enc, nil
 }
+
+// encodeBuffers are scratch buffers for document encodings.
+var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 type stampTable struct {
 	writers  []ReplicaID
@@ -184,6 +194,7 @@ func UnmarshalDocument(b []byte, lim Limits) (*Document, error) {
 		return nil, fmt.Errorf("%w: document is %d bytes, max %d", ErrMalformed, len(b), lim.MaxDocumentBytes)
 	}
 	r := newMsgReader(b)
+	defer r.release()
 	d, err := decodeDocument(r, lim)
 	if err != nil {
 		return nil, err

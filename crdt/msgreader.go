@@ -12,8 +12,9 @@ import (
 // length cannot make us allocate more than the input's size.
 type msgReader struct {
 	r   *bytes.Reader
-	dec *msgpack.Decoder
-	ids *IDTable // nil: replica IDs are decoded as fresh strings
+	rd  bytes.Reader     // r's storage
+	dec *msgpack.Decoder // from msgpack's pool: see release
+	ids *IDTable         // nil: replica IDs are decoded as fresh strings
 	// idBuf receives a replica ID before it is looked up or copied.
 	idBuf [MaxReplicaIDLen]byte
 	// scratch receives a string before it is copied into one: reading it
@@ -21,9 +22,20 @@ type msgReader struct {
 	scratch []byte
 }
 
+// newMsgReader reads b; the caller releases the reader when done.
 func newMsgReader(b []byte) *msgReader {
-	r := bytes.NewReader(b)
-	return &msgReader{r: r, dec: msgpack.NewDecoder(r)}
+	m := &msgReader{dec: msgpack.GetDecoder()}
+	m.rd.Reset(b)
+	m.r = &m.rd
+	m.dec.Reset(m.r)
+	return m
+}
+
+// release returns the reader's decoder to msgpack's pool: a decoder is
+// several allocations, and the simulator decodes a message per event.
+func (m *msgReader) release() {
+	msgpack.PutDecoder(m.dec)
+	m.dec = nil
 }
 
 func (m *msgReader) remaining() int { return m.r.Len() }

@@ -103,6 +103,7 @@ func decodeMeta(b []byte, lim Limits) (Meta, error) {
 		return Meta{}, err
 	}
 	r := newMsgReader(payload)
+	defer r.release()
 	if _, err := r.arrayLen(5, 5); err != nil {
 		return Meta{}, r.wrap("meta", err)
 	}
@@ -143,6 +144,7 @@ func decodeBufferEntry(b []byte, lim Limits) (*BufferEntry, error) {
 		return nil, err
 	}
 	r := newMsgReader(payload)
+	defer r.release()
 	if _, err := r.arrayLen(5, 5); err != nil {
 		return nil, r.wrap("buffer entry", err)
 	}

@@ -146,9 +146,15 @@ func (m *KeysMsg) Sender() ReplicaID   { return m.From }
 func (m *RepairMsg) Sender() ReplicaID { return m.From }
 
 // EncodeMessage encodes m as [version, type, fields...].
-func EncodeMessage(m Message) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := msgpack.NewEncoder(&buf)
+func EncodeMessage(m Message) ([]byte, error) { return AppendMessage(nil, m) }
+
+// AppendMessage appends m's encoding (see EncodeMessage) to dst: with the
+// room PrepareEncode reports, it encodes without growing dst.
+func AppendMessage(dst []byte, m Message) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	enc := msgpack.GetEncoder()
+	defer msgpack.PutEncoder(enc)
+	enc.Reset(buf)
 	e := &errWriter{enc: enc}
 	switch t := m.(type) {
 	case *DeltaMsg:
@@ -296,6 +302,7 @@ func DecodeMessageInterned(b []byte, lim Limits, ids *IDTable) (Message, error) 
 		return nil, fmt.Errorf("%w: message is %d bytes, max %d", ErrMalformed, len(b), lim.MaxMessageBytes)
 	}
 	r := newMsgReader(b)
+	defer r.release()
 	r.ids = ids
 	n, err := r.arrayLen(3, 16)
 	if err != nil {

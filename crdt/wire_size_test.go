@@ -56,6 +56,13 @@ func TestPrepareEncodeIsExact(t *testing.T) {
 			b, err := EncodeMessage(m)
 			require.NoError(t, err)
 			require.Equal(t, len(b), size)
+			// Appended after a prefix into exactly that room: the same
+			// bytes, in dst's own array.
+			dst := append(make([]byte, 0, 2+size), 0xc1, 0x01)
+			out, err := AppendMessage(dst, m)
+			require.NoError(t, err)
+			require.Equal(t, append([]byte{0xc1, 0x01}, b...), out)
+			require.Same(t, &dst[:1][0], &out[0], "AppendMessage grew a buffer that had room")
 		})
 	}
 }

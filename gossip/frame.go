@@ -23,14 +23,12 @@ const (
 )
 
 // EncodeFrame encodes m as a frame.
-func EncodeFrame(m crdt.Message) ([]byte, error) {
-	body, err := crdt.EncodeMessage(m)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, frameHeader+len(body))
-	out = append(out, frameMagic, frameVersion)
-	return append(out, body...), nil
+func EncodeFrame(m crdt.Message) ([]byte, error) { return AppendFrame(nil, m) }
+
+// AppendFrame appends m's frame to dst: with the room PrepareFrame
+// reports, it encodes without growing dst.
+func AppendFrame(dst []byte, m crdt.Message) ([]byte, error) {
+	return crdt.AppendMessage(append(dst, frameMagic, frameVersion), m)
 }
 
 // PrepareFrame readies m to be encoded as a frame later, possibly on

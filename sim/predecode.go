@@ -51,7 +51,7 @@ func (j *decodeJob) run(lim crdt.Limits, ids *crdt.IDTable) {
 // encoding and the receiver's real decoding, so members never share
 // memory, as over QUIC.
 func transmit(sent crdt.Message, size int, lim crdt.Limits, ids *crdt.IDTable) (crdt.Message, error) {
-	wire, err := gossip.EncodeFrame(sent)
+	wire, err := gossip.AppendFrame(make([]byte, 0, size), sent)
 	if err != nil {
 		return nil, err
 	}
