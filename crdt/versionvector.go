@@ -110,9 +110,7 @@ func (v *VersionVector) Merge(other VersionVector) {
 	// is not.
 	i, j := 0, 0
 	for j < len(b) {
-		for i < len(a) && a[i].id < b[j].id {
-			i++
-		}
+		i = seek(a, i, b[j].id)
 		if i == len(a) || a[i].id != b[j].id {
 			if b[j].n == 0 {
 				j++ // nothing to raise, and absent is 0
@@ -148,6 +146,27 @@ func (v *VersionVector) Merge(other VersionVector) {
 		}
 	}
 	v.e = out
+}
+
+// seek returns the first index from i on whose ID is not below id. It
+// steps a few entries, then bisects: a delta's acknowledgement holds two
+// or three entries and is merged into a report with one per writer.
+func seek(a []vvEntry, i int, id ReplicaID) int {
+	for stop := min(len(a), i+4); i < stop; i++ {
+		if a[i].id >= id {
+			return i
+		}
+	}
+	lo, hi := i, len(a)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if a[m].id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 // above returns the entries of v above other's, in one pass over both.
