@@ -201,7 +201,14 @@ type Replica struct {
 
 	// peers holds every live peer's state, and that of other members
 	// heard from since the live set was last set (SetPeers drops them).
-	peers       map[ReplicaID]*peerState
+	peers map[ReplicaID]*peerState
+	// livePeers lists the live entries of peers, for pruneBuffer's pass
+	// on every acknowledgement: a slice walk, not a map iteration.
+	livePeers []*peerState
+	// lastID and lastPeer cache peer's previous lookup: handling one
+	// message looks its sender up several times.
+	lastID      ReplicaID
+	lastPeer    *peerState
 	sessions    map[ReplicaID]*repairSession
 	sessionSeq  uint64
 	reportClock Timestamp
@@ -507,10 +514,8 @@ func (r *Replica) appendBuffer(e *BufferEntry, u *Update) {
 // oldest entries beyond the size bounds.
 func (r *Replica) pruneBuffer(u *Update) {
 	acked := r.seq
-	for _, ps := range r.peers {
-		if ps.live && ps.ack < acked {
-			acked = ps.ack
-		}
+	for _, ps := range r.livePeers {
+		acked = min(acked, ps.ack)
 	}
 	n := 0
 	for n < len(r.buf) && (r.buf[n].Last <= acked ||
@@ -546,6 +551,7 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 		}
 	}
 	maps.DeleteFunc(r.peers, func(_ ReplicaID, ps *peerState) bool { return !ps.live })
+	r.listLivePeers()
 	u := &Update{}
 	r.pruneBuffer(u)
 	return *u
@@ -556,7 +562,7 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 // when there is nothing to send and ErrNeedRepair when entries the peer
 // needs were pruned.
 func (r *Replica) DeltaFor(peer ReplicaID) (*DeltaMsg, error) {
-	ps := r.peers[peer]
+	ps := r.knownPeer(peer)
 	var ack uint64
 	if ps != nil {
 		ack = ps.ack
@@ -670,12 +676,41 @@ func (r *Replica) HandleAck(m *AckMsg) Update {
 
 // peer returns id's state, adding it (not live) when it is new.
 func (r *Replica) peer(id ReplicaID) *peerState {
+	if r.lastPeer != nil && id == r.lastID {
+		return r.lastPeer
+	}
 	ps := r.peers[id]
 	if ps == nil {
 		ps = &peerState{}
 		r.peers[id] = ps
 	}
+	r.lastID, r.lastPeer = id, ps
 	return ps
+}
+
+// knownPeer returns id's state, or nil when it has none.
+func (r *Replica) knownPeer(id ReplicaID) *peerState {
+	if r.lastPeer != nil && id == r.lastID {
+		return r.lastPeer
+	}
+	ps := r.peers[id]
+	if ps != nil {
+		r.lastID, r.lastPeer = id, ps
+	}
+	return ps
+}
+
+// listLivePeers rebuilds livePeers after the live set changed, and drops
+// peer's cached lookup, which may name a removed entry.
+func (r *Replica) listLivePeers() {
+	clear(r.livePeers)
+	r.livePeers = r.livePeers[:0]
+	for _, ps := range r.peers {
+		if ps.live {
+			r.livePeers = append(r.livePeers, ps)
+		}
+	}
+	r.lastID, r.lastPeer = "", nil
 }
 
 func (r *Replica) noteReport(from ReplicaID, vv VersionVector, clock Timestamp) {
@@ -1296,6 +1331,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 		ps := r.peer(p)
 		ps.live, ps.ack = true, a
 	}
+	r.listLivePeers()
 	return nil
 }
 

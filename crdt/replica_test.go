@@ -651,6 +651,49 @@ func TestDeltaForSkipsWhatPeerReported(t *testing.T) {
 	require.Len(t, m.Docs, 2, "c reported nothing")
 }
 
+// A peer dropped from the live set and added back starts over: its old
+// acknowledgement no longer stands (peer lookups are cached, and the live
+// peers listed apart, so both must follow SetPeers and Restore).
+func TestPeerDroppedAndReaddedStartsOver(t *testing.T) {
+	r := newTestReplica(t, "a", nil, nil)
+	r.SetPeers([]ReplicaID{"b", "c"})
+	for i := range 2 {
+		_, err := r.Put(Key(fmt.Sprintf("g/K/ns/o%d", i)), []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+	}
+	r.HandleAck(&AckMsg{From: "c", Seq: 2})
+	m, err := r.DeltaFor("c")
+	require.NoError(t, err)
+	require.Nil(t, m, "c acknowledged everything")
+	require.Len(t, r.Buffer(), 2, "b has not acknowledged")
+
+	// With no live peer the buffer empties; c, back, has acknowledged
+	// nothing, so it needs a repair rather than nothing.
+	r.SetPeers(nil)
+	require.Empty(t, r.Buffer())
+	r.SetPeers([]ReplicaID{"c", "b"}) // c first: the last one looked up
+	_, err = r.DeltaFor("c")
+	require.ErrorIs(t, err, ErrNeedRepair, "c's acknowledgement outlived its removal")
+
+	// Only live peers hold the buffer: b and c acknowledge, it empties.
+	_, err = r.Put("g/K/ns/o2", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+	r.HandleAck(&AckMsg{From: "b", Seq: 3})
+	require.Len(t, r.Buffer(), 1, "c, live again, has not acknowledged")
+	r.HandleAck(&AckMsg{From: "c", Seq: 3})
+	require.Empty(t, r.Buffer())
+
+	// A restored replica prunes by the live peers its metadata lists.
+	meta := r.Meta()
+	meta.Acks = map[ReplicaID]uint64{"b": 3, "c": 0}
+	r2 := newTestReplica(t, "a", nil, nil)
+	require.NoError(t, r2.Restore(meta, nil, nil))
+	_, err = r2.Put("g/K/ns/o3", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+	r2.HandleAck(&AckMsg{From: "b", Seq: 4})
+	require.NotEmpty(t, r2.Buffer(), "c, restored at 0, holds the buffer")
+}
+
 // A durable replica's stability reports claim only a clock its driver has
 // persisted (through Meta), so a restart can never issue writes below a
 // reported clock; a volatile one reports its current reading.
