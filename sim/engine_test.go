@@ -2,6 +2,7 @@ package sim
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -59,6 +60,52 @@ func TestEngineHeapMatchesSort(t *testing.T) {
 		prev = ev
 	}
 	assert.Zero(t, e.Len())
+}
+
+// The calendar queue pops exactly what one sorted list of every event
+// would, with schedules interleaved with pops at every distance (inside
+// the current slot, within the calendar, beyond it, in the past), and
+// pops bounded by until.
+func TestEngineCalendarMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for round := range 200 {
+		var e engine
+		var ref []event // pending, unsorted
+		var seq uint64
+		base := rng.Int64N(1 << 50)
+		e.AdvanceTo(base)
+		now := base
+		horizons := []int64{1 << 10, 1 << slotShift, 3 << slotShift, calendarSlots << slotShift, 3 * calendarSlots << slotShift}
+		for step := range 2000 {
+			if rng.IntN(3) > 0 {
+				at := now - 1000 + rng.Int64N(horizons[rng.IntN(len(horizons))])
+				seq++
+				e.Schedule(at, evProbe, int32(step), int64(seq))
+				ref = append(ref, event{at: max(at, now), seq: seq, kind: evProbe, node: int32(step), arg: int64(seq)})
+				continue
+			}
+			until := now + rng.Int64N(horizons[rng.IntN(len(horizons))])
+			for range 1 + rng.IntN(8) {
+				best := -1
+				for i := range ref {
+					if ref[i].at <= until && (best < 0 || ref[i].less(&ref[best])) {
+						best = i
+					}
+				}
+				ev, ok := e.Next(until)
+				require.Equal(t, best >= 0, ok, "round %d step %d: pop due by %d", round, step, until)
+				if !ok {
+					break
+				}
+				require.Equal(t, ref[best].seq, ev.seq, "round %d step %d", round, step)
+				require.Equal(t, ref[best], ev)
+				ref = slices.Delete(ref, best, best+1)
+				now = ev.at
+				require.Equal(t, now, e.Now())
+			}
+			require.Equal(t, len(ref), e.Len())
+		}
+	}
 }
 
 // BenchmarkEngine measures raw event throughput: a steady queue of 10,000
