@@ -68,7 +68,7 @@ func (m *MemberlistTransport) serve(pc *PeerConn) {
 				return
 			}
 			select {
-			case m.streamCh <- &streamConn{Stream: s, pc: pc}:
+			case m.streamCh <- &streamConn{Stream: s, pc: pc, metrics: m.metrics}:
 			case <-m.ctx.Done():
 				s.CancelRead(0)
 				s.CancelWrite(0)
@@ -171,7 +171,7 @@ func (m *MemberlistTransport) DialTimeout(addr string, timeout time.Duration) (n
 	if err != nil {
 		return nil, fmt.Errorf("open stream to %s: %w", addr, err)
 	}
-	return &streamConn{Stream: s, pc: pc}, nil
+	return &streamConn{Stream: s, pc: pc, metrics: m.metrics}, nil
 }
 
 // StreamCh returns the channel of accepted streams.
@@ -184,10 +184,25 @@ func (m *MemberlistTransport) Shutdown() error {
 	return nil
 }
 
-// streamConn adapts a QUIC stream to the net.Conn memberlist expects.
+// streamConn adapts a QUIC stream to the net.Conn memberlist expects, and
+// counts its bytes (memberlist's push-pull state exchanges) with the
+// packets', as membership traffic.
 type streamConn struct {
 	*quic.Stream
-	pc *PeerConn
+	pc      *PeerConn
+	metrics *Metrics
+}
+
+func (c *streamConn) Read(b []byte) (int, error) {
+	n, err := c.Stream.Read(b)
+	c.metrics.bytesIn(ALPNMembership, n)
+	return n, err
+}
+
+func (c *streamConn) Write(b []byte) (int, error) {
+	n, err := c.Stream.Write(b)
+	c.metrics.bytesOut(ALPNMembership, n)
+	return n, err
 }
 
 func (c *streamConn) LocalAddr() net.Addr  { return c.pc.LocalAddr() }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lattice-federation/lattice/crdt"
@@ -77,4 +79,27 @@ func TestTransitObserverSeesBothEnds(t *testing.T) {
 	require.Empty(t, rec.bad)
 	require.Greater(t, rec.arrived, 20, "the writes' deltas and acknowledgements")
 	require.Equal(t, rec.arrived, rec.matched)
+}
+
+// Membership traffic counts memberlist's streams (push-pull state
+// exchanges) as well as its packets: with probes and gossip off, a join's
+// push-pull is all there is, and each byte is counted out at one end and
+// in at the other.
+func TestMembershipStreamsAreCounted(t *testing.T) {
+	c := startClusterWith(t, 2, func(cfg *Config) {
+		mc := memberlist.DefaultLANConfig()
+		mc.ProbeInterval, mc.GossipInterval, mc.PushPullInterval = time.Hour, time.Hour, time.Hour
+		cfg.Memberlist = mc
+	})
+	c.waitMembers(2, slowdown*20*time.Second)
+	bytes := func(n *Node, dir string) float64 {
+		return testutil.ToFloat64(n.metrics.Bytes.WithLabelValues(dir, ALPNMembership))
+	}
+	require.Eventually(t, func() bool {
+		return bytes(c.nodes[0], "out") > 0 && bytes(c.nodes[0], "out") == bytes(c.nodes[1], "in") &&
+			bytes(c.nodes[1], "out") == bytes(c.nodes[0], "in")
+	}, slowdown*10*time.Second, 20*time.Millisecond)
+	// Both sent a state naming at least one member by its DID.
+	require.Greater(t, bytes(c.nodes[0], "out"), 100.0)
+	require.Greater(t, bytes(c.nodes[1], "out"), 100.0)
 }

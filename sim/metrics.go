@@ -29,10 +29,13 @@ type metrics struct {
 	latencies []int64 // converged writes, ns
 	writes    int
 
-	bytesTotal  uint64
+	bytesTotal  uint64 // anti-entropy frames
 	msgsTotal   uint64
 	bytesWindow uint64
-	syncErrors  uint64
+	// memberTotal and memberWindow are membership traffic (membership.go).
+	memberTotal  uint64
+	memberWindow uint64
+	syncErrors   uint64
 	// handling is the members' loop time on handled messages (from the
 	// start of a message's computation to its delivery), handled their
 	// count: the simulated side of a real member's message-handling time.

@@ -14,14 +14,18 @@ import (
 
 // Sample is one row of the time series, taken every sample interval.
 type Sample struct {
-	TimeSeconds             float64
-	BytesPerSecond          float64
-	BytesPerMemberPerSecond float64
-	LiveMembers             int
-	PendingWrites           int
-	ReadyReplicas           int32
-	DesiredReplicas         int32
-	Events                  uint64
+	TimeSeconds float64
+	// BytesPerSecond and BytesPerMemberPerSecond count all gossip traffic:
+	// anti-entropy and membership, whose shares per member follow.
+	BytesPerSecond                     float64
+	BytesPerMemberPerSecond            float64
+	AntiEntropyBytesPerMemberPerSecond float64
+	MembershipBytesPerMemberPerSecond  float64
+	LiveMembers                        int
+	PendingWrites                      int
+	ReadyReplicas                      int32
+	DesiredReplicas                    int32
+	Events                             uint64
 }
 
 // sample records a time-series row and checks heal convergence.
@@ -32,9 +36,10 @@ func (w *World) sample() {
 	if secs <= 0 {
 		return
 	}
+	w.pushPullWindow(secs)
 	s := Sample{
 		TimeSeconds:     float64(w.eng.now) / 1e9,
-		BytesPerSecond:  float64(w.met.bytesWindow) / secs,
+		BytesPerSecond:  float64(w.met.bytesWindow+w.met.memberWindow) / secs,
 		LiveMembers:     w.aliveCount,
 		PendingWrites:   len(w.met.pending),
 		ReadyReplicas:   w.met.lastReady,
@@ -42,11 +47,14 @@ func (w *World) sample() {
 		Events:          w.eng.Processed() - w.evAtSmp,
 	}
 	if w.aliveCount > 0 {
-		s.BytesPerMemberPerSecond = s.BytesPerSecond / float64(w.aliveCount)
+		n := float64(w.aliveCount)
+		s.BytesPerMemberPerSecond = s.BytesPerSecond / n
+		s.AntiEntropyBytesPerMemberPerSecond = float64(w.met.bytesWindow) / secs / n
+		s.MembershipBytesPerMemberPerSecond = float64(w.met.memberWindow) / secs / n
 	}
 	w.met.memberSecs += float64(w.aliveCount) * secs
 	w.series = append(w.series, s)
-	w.met.bytesWindow = 0
+	w.met.bytesWindow, w.met.memberWindow = 0, 0
 	w.lastSmp = w.eng.now
 	w.evAtSmp = w.eng.Processed()
 	if w.met.healAt >= 0 && w.replicasAgree() {
@@ -82,32 +90,37 @@ func (w *World) replicasAgree() bool {
 // seed except WallSeconds, EventsPerSecond and PeakHeapBytes, which are
 // measured on the host (HostFields lists them) and differ between runs.
 type Summary struct {
-	Scenario                    string   `json:"scenario"`
-	Seed                        uint64   `json:"seed"`
-	Profile                     string   `json:"profile"`
-	Members                     int      `json:"members"`
-	MembersCreated              int      `json:"members_created"`
-	LiveMembersAtEnd            int      `json:"live_members_at_end"`
-	PeerView                    int      `json:"peer_view"` // 0: every live member
-	VirtualSeconds              float64  `json:"virtual_seconds"`
-	Events                      uint64   `json:"events"`
-	Writes                      int      `json:"writes"`
-	ConvergedWrites             int      `json:"converged_writes"`
-	UnconvergedWrites           int      `json:"unconverged_writes"`
-	ConvergenceP50Seconds       float64  `json:"convergence_p50_seconds"`
-	ConvergenceP99Seconds       float64  `json:"convergence_p99_seconds"`
-	ConvergenceMaxSeconds       float64  `json:"convergence_max_seconds"`
-	Messages                    uint64   `json:"messages"`
-	BytesPerMemberPerSecond     float64  `json:"bytes_per_member_per_second"`
-	DeathsDetected              int      `json:"deaths_detected"`
-	DetectionP50Seconds         float64  `json:"detection_p50_seconds"`
-	DetectionMaxSeconds         float64  `json:"detection_max_seconds"`
-	AliveMembersDeclaredDead    int      `json:"alive_members_declared_dead"`
-	HealConvergenceSeconds      *float64 `json:"heal_convergence_seconds,omitempty"`
-	DesiredReplicas             int32    `json:"desired_replicas"`
-	ReadyReplicasAtEnd          int32    `json:"ready_replicas_at_end"`
-	ReplicasBelowDesiredSeconds float64  `json:"replicas_below_desired_seconds"`
-	ProtocolErrors              uint64   `json:"protocol_errors"`
+	Scenario              string  `json:"scenario"`
+	Seed                  uint64  `json:"seed"`
+	Profile               string  `json:"profile"`
+	Members               int     `json:"members"`
+	MembersCreated        int     `json:"members_created"`
+	LiveMembersAtEnd      int     `json:"live_members_at_end"`
+	PeerView              int     `json:"peer_view"` // 0: every live member
+	VirtualSeconds        float64 `json:"virtual_seconds"`
+	Events                uint64  `json:"events"`
+	Writes                int     `json:"writes"`
+	ConvergedWrites       int     `json:"converged_writes"`
+	UnconvergedWrites     int     `json:"unconverged_writes"`
+	ConvergenceP50Seconds float64 `json:"convergence_p50_seconds"`
+	ConvergenceP99Seconds float64 `json:"convergence_p99_seconds"`
+	ConvergenceMaxSeconds float64 `json:"convergence_max_seconds"`
+	Messages              uint64  `json:"messages"`
+	// BytesPerMemberPerSecond is a member's whole gossip traffic sent: the
+	// anti-entropy frames' exact encoded sizes plus membership traffic
+	// (memberlist's, modelled: sim/membership.go).
+	BytesPerMemberPerSecond            float64  `json:"bytes_per_member_per_second"`
+	AntiEntropyBytesPerMemberPerSecond float64  `json:"anti_entropy_bytes_per_member_per_second"`
+	MembershipBytesPerMemberPerSecond  float64  `json:"membership_bytes_per_member_per_second"`
+	DeathsDetected                     int      `json:"deaths_detected"`
+	DetectionP50Seconds                float64  `json:"detection_p50_seconds"`
+	DetectionMaxSeconds                float64  `json:"detection_max_seconds"`
+	AliveMembersDeclaredDead           int      `json:"alive_members_declared_dead"`
+	HealConvergenceSeconds             *float64 `json:"heal_convergence_seconds,omitempty"`
+	DesiredReplicas                    int32    `json:"desired_replicas"`
+	ReadyReplicasAtEnd                 int32    `json:"ready_replicas_at_end"`
+	ReplicasBelowDesiredSeconds        float64  `json:"replicas_below_desired_seconds"`
+	ProtocolErrors                     uint64   `json:"protocol_errors"`
 	// DurableWrites is how many synced writes the members' modelled disks
 	// made (0 without a two-step processing model).
 	DurableWrites uint64 `json:"durable_writes,omitempty"`
@@ -156,7 +169,9 @@ func (w *World) Summary() Summary {
 		s.PeerView = w.peerView
 	}
 	if w.met.memberSecs > 0 {
-		s.BytesPerMemberPerSecond = float64(w.met.bytesTotal) / w.met.memberSecs
+		s.AntiEntropyBytesPerMemberPerSecond = float64(w.met.bytesTotal) / w.met.memberSecs
+		s.MembershipBytesPerMemberPerSecond = float64(w.met.memberTotal) / w.met.memberSecs
+		s.BytesPerMemberPerSecond = s.AntiEntropyBytesPerMemberPerSecond + s.MembershipBytesPerMemberPerSecond
 	}
 	if len(w.met.healConv) > 0 {
 		h := float64(w.met.healConv[len(w.met.healConv)-1]) / 1e9
@@ -205,10 +220,12 @@ func WriteOutputs(dir string, sum Summary, series []Sample, lat []float64) error
 	}
 	files := map[string][]byte{"summary.json": append(b, '\n')}
 	var ts strings.Builder
-	ts.WriteString("time_seconds,bytes_per_second,bytes_per_member_per_second,live_members,pending_writes,ready_replicas,desired_replicas,events\n")
+	ts.WriteString("time_seconds,bytes_per_second,bytes_per_member_per_second,live_members,pending_writes,ready_replicas,desired_replicas,events," +
+		"anti_entropy_bytes_per_member_per_second,membership_bytes_per_member_per_second\n")
 	for _, s := range series {
-		fmt.Fprintf(&ts, "%s,%s,%s,%d,%d,%d,%d,%d\n", fmtFloat(s.TimeSeconds), fmtFloat(s.BytesPerSecond), fmtFloat(s.BytesPerMemberPerSecond),
-			s.LiveMembers, s.PendingWrites, s.ReadyReplicas, s.DesiredReplicas, s.Events)
+		fmt.Fprintf(&ts, "%s,%s,%s,%d,%d,%d,%d,%d,%s,%s\n", fmtFloat(s.TimeSeconds), fmtFloat(s.BytesPerSecond), fmtFloat(s.BytesPerMemberPerSecond),
+			s.LiveMembers, s.PendingWrites, s.ReadyReplicas, s.DesiredReplicas, s.Events,
+			fmtFloat(s.AntiEntropyBytesPerMemberPerSecond), fmtFloat(s.MembershipBytesPerMemberPerSecond))
 	}
 	files["timeseries.csv"] = []byte(ts.String())
 	var cv strings.Builder
@@ -218,7 +235,8 @@ func WriteOutputs(dir string, sum Summary, series []Sample, lat []float64) error
 	}
 	files["convergence.csv"] = []byte(cv.String())
 	files["convergence_cdf.svg"] = cdfPlot(lat)
-	files["bandwidth.svg"] = seriesPlot("Anti-entropy bandwidth per live member", "bytes/s per member", series, func(s Sample) float64 { return s.BytesPerMemberPerSecond }, nil)
+	files["bandwidth.svg"] = seriesPlot("Gossip bandwidth per live member (anti-entropy dashed)", "bytes/s per member", series,
+		func(s Sample) float64 { return s.BytesPerMemberPerSecond }, func(s Sample) float64 { return s.AntiEntropyBytesPerMemberPerSecond })
 	files["ready_replicas.svg"] = seriesPlot("Ready replicas (desired dashed)", "replicas", series,
 		func(s Sample) float64 { return float64(s.ReadyReplicas) }, func(s Sample) float64 { return float64(s.DesiredReplicas) })
 	for _, name := range slices.Sorted(maps.Keys(files)) {

@@ -22,6 +22,8 @@ type swimConfig struct {
 	SuspicionMaxTimeoutMult int
 	GossipInterval          time.Duration
 	GossipNodes             int
+	RetransmitMult          int
+	PushPullInterval        time.Duration
 	RejoinInterval          time.Duration
 }
 
@@ -42,6 +44,8 @@ func swimConfigFor(profile string) swimConfig {
 		SuspicionMaxTimeoutMult: mc.SuspicionMaxTimeoutMult,
 		GossipInterval:          mc.GossipInterval,
 		GossipNodes:             mc.GossipNodes,
+		RetransmitMult:          mc.RetransmitMult,
+		PushPullInterval:        mc.PushPullInterval,
 		RejoinInterval:          gc.RejoinInterval,
 	}
 }
@@ -80,8 +84,8 @@ func swimConfigFor(profile string) swimConfig {
 //     (gossip.Config.RejoinInterval, the node's rejoin loop) each side's
 //     alive members are merged into the views of that side's members after
 //     one dissemination delay, standing in for memberlist's push-pull join.
-//   - Membership traffic is not counted in the bandwidth figures, which
-//     are the anti-entropy messages' real encoded sizes.
+//   - Membership traffic is counted by a model of memberlist's messages
+//     (membership.go), beside the anti-entropy messages' real sizes.
 type swim struct {
 	cfg   swimConfig
 	views []bitset // views[i]: who member i believes alive (self included)
@@ -154,27 +158,49 @@ func (w *World) probe(i int32) {
 	if w.probeOK(i, t) {
 		return
 	}
-	// Indirect probes through IndirectChecks random members of i's view.
+	// Indirect probes through IndirectChecks random members of i's view:
+	// each leg is sent only if the one before it arrived.
 	for range w.sw.cfg.IndirectChecks {
 		k := w.randomInView(i, t)
 		if k < 0 {
 			break
 		}
-		if w.legOK(i, k) && w.legOK(k, t) && w.legOK(t, k) && w.legOK(k, i) {
+		w.met.memberSent(mlIndirectPingBytes)
+		if !w.legOK(i, k) {
+			continue
+		}
+		w.met.memberSent(mlPingBytes)
+		if !w.legOK(k, t) {
+			w.met.memberSent(mlNackBytes) // the relay's nack, after its timeout
+			continue
+		}
+		w.met.memberSent(mlAckBytes)
+		if !w.legOK(t, k) {
+			w.met.memberSent(mlNackBytes)
+			continue
+		}
+		w.met.memberSent(mlAckBytes)
+		if w.legOK(k, i) {
 			return
 		}
 	}
 	w.suspect(i, t)
 }
 
-// probeOK: a direct ping and ack within ProbeTimeout.
+// probeOK: a direct ping and ack within ProbeTimeout. The ping is sent
+// whatever becomes of it; the ack only if the ping arrived.
 func (w *World) probeOK(i, t int32) bool {
+	w.met.memberSent(mlPingBytes)
 	if !w.reachable(i, t) {
 		return false
 	}
 	a, b := w.members[i], w.members[t]
 	l1, l2 := w.nw.link(a.region, b.region), w.nw.link(b.region, a.region)
-	if l1.lost(w.rng) || l2.lost(w.rng) {
+	if l1.lost(w.rng) {
+		return false
+	}
+	w.met.memberSent(mlAckBytes)
+	if l2.lost(w.rng) {
 		return false
 	}
 	return l1.delay(w.rng, 64)+l2.delay(w.rng, 64) <= int64(w.sw.cfg.ProbeTimeout)
@@ -218,9 +244,12 @@ func (w *World) suspect(i, t int32) {
 	now := w.eng.now
 	if s == nil {
 		s = &suspicion{start: now, n: w.sw.views[i].count(), confirm: []int32{i}}
+		side := w.sideAlive(key.side)
+		w.broadcast(mlSuspectBytes, side)
 		if w.reachable(i, t) {
 			// The target hears it is suspected and refutes.
 			s.refuteAt = now + 2*w.disseminationDelay()
+			w.broadcast(mlAliveBytes, side)
 		}
 		w.sw.susp[key] = s
 	} else {
@@ -255,6 +284,7 @@ func (w *World) suspicionCheck(t int32, side int32) {
 		return // a later check (after more confirmations) is queued
 	}
 	delete(w.sw.susp, key)
+	w.broadcast(mlDeadBytes, w.sideAlive(side))
 	// Detection is counted when the side learns of the death (viewUpdate).
 	w.eng.Schedule(now+w.disseminationDelay(), evViewUpdate, t, packView(opDead, side))
 }
@@ -296,16 +326,23 @@ func (w *World) viewUpdate(t int32, arg int64) {
 				alive.set(int32(j))
 			}
 		}
+		n := alive.count()
 		for j, m := range w.members {
 			j := int32(j)
 			if !m.alive || w.nw.side[j] != side {
 				continue
 			}
 			v := w.sw.views[j]
+			joined := false
 			for wi := range alive {
 				add := alive[wi] &^ v[wi]
 				if add == 0 {
 					continue
+				}
+				if !joined {
+					// The rejoin loop's memberlist.Join: a push-pull, both ways.
+					joined = true
+					w.met.memberSent(2 * pushPullBytes(n))
 				}
 				v[wi] |= add
 				bitset{add}.each(func(b int32) { w.viewChanged(j, int32(wi*64)+b, true) })
@@ -343,5 +380,9 @@ func (w *World) joinView(i int32) {
 			v.set(int32(j))
 		}
 	}
+	// A push-pull join with a seed, both ways, then its alive broadcast.
+	n := w.sideAlive(w.nw.side[i])
+	w.met.memberSent(2 * pushPullBytes(n))
+	w.broadcast(mlAliveBytes, n)
 	w.eng.Schedule(w.eng.now+w.disseminationDelay(), evViewUpdate, i, packView(opAlive, w.nw.side[i]))
 }
