@@ -15,7 +15,8 @@
 // through it federation.Schedule) over federation.Embedded clusters.
 //
 // What is modelled rather than run: the network (no QUIC), memberlist (the
-// SWIM model in swim.go decides each member's live view), the local
+// SWIM model in swim.go decides each member's live view; membership.go
+// counts its traffic from memberlist's own message sizes), the local
 // Kubernetes cluster (federation.Embedded, a pod-start delay), and the cost
 // of handling a message (Topology.ProcessCPU on optionally shared cores,
 // served FIFO or time-shared among members: host.go; then ProcessDelay

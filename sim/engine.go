@@ -74,6 +74,7 @@ type engine struct {
 const (
 	slotShift     = 20
 	calendarSlots = 4096
+	keepBucket    = 256 // events a drained bucket keeps room for
 )
 
 // Now is the current virtual time in nanoseconds.
@@ -146,8 +147,15 @@ func (e *engine) advance(until int64) bool {
 			e.near.push(ev)
 		}
 		e.inRing -= len(b)
-		clear(b)
-		e.buckets[i] = b[:0]
+		if cap(b) > keepBucket {
+			// A burst's bucket: let it go. Every bucket sees a burst
+			// sooner or later as the calendar turns, and kept they
+			// would hold a burst's memory each.
+			e.buckets[i] = nil
+		} else {
+			clear(b)
+			e.buckets[i] = b[:0]
+		}
 		e.filled[i/64] &^= 1 << (i % 64)
 	}
 	// The calendar now reaches further: take in what far holds for it.

@@ -137,3 +137,23 @@ func TestBitsetBeyondCapacity(t *testing.T) {
 	assert.True(t, b.has(299))
 	assert.Equal(t, 2, b.count())
 }
+
+// A burst's bucket is let go once drained: as the calendar turns, every
+// bucket would otherwise keep a burst's worth of memory.
+func TestEngineReleasesBurstBuckets(t *testing.T) {
+	var e engine
+	for round := range 3 {
+		at := int64(round+1) << (slotShift + 4) // a later slot each round
+		for i := range 10 * keepBucket {
+			e.Schedule(at+int64(i), evProbe, 0, 0)
+		}
+		for range 10 * keepBucket {
+			_, ok := e.Next(1 << 62)
+			require.True(t, ok)
+		}
+	}
+	for i, b := range e.buckets {
+		require.LessOrEqual(t, cap(b), keepBucket, "bucket %d kept a burst's room", i)
+	}
+	require.Zero(t, e.Len())
+}
