@@ -107,8 +107,32 @@ func (w *World) newMember(i int32, region int32) (*member, error) {
 	return m, nil
 }
 
-// memberID is member i's replica ID.
-func memberID(i int32) crdt.ReplicaID { return crdt.ReplicaID(fmt.Sprintf("did:key:sim%06d", i)) }
+// memberID is member i's replica ID: shaped and sized as production's
+// (did:key Ed25519 DIDs, 56 characters), since every message carries IDs
+// and the bandwidth figures count them. Six base58 digits of i come first
+// (so IDs are distinct and sort as the members do), then pseudo-random
+// base58 as a public key's encoding would be.
+func memberID(i int32) crdt.ReplicaID {
+	const b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	b := make([]byte, 0, didLen)
+	b = append(b, "did:key:z6Mk"...)
+	for d, n := 5, uint64(uint32(i)); d >= 0; d-- {
+		p := uint64(1)
+		for range d {
+			p *= 58
+		}
+		b = append(b, b58[n/p%58])
+	}
+	x := uint64(uint32(i))
+	for len(b) < didLen {
+		x = splitmix(x)
+		b = append(b, b58[x%58])
+	}
+	return crdt.ReplicaID(b)
+}
+
+// didLen is the length of a did:key Ed25519 DID.
+const didLen = 56
 
 // newSync gives m a fresh session core, as a restarted node gets: session
 // state (in-flight deltas, open repairs) is not durable; the replica is.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/hashicorp/memberlist"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/lattice-federation/lattice/crdt"
 )
 
 // countingTransport is memberlist's mock transport, counting what its
@@ -307,4 +310,24 @@ func TestMembershipTrafficInSummary(t *testing.T) {
 	w.RunUntil(60 * time.Second)
 	require.Equal(t, 1, w.Summary().DeathsDetected)
 	assert.Greater(t, w.Summary().MembershipBytesPerMemberPerSecond, want, "failure traffic comes on top")
+}
+
+// Simulated members are named as production's are: 56-character did:key
+// DIDs, distinct, sorting as the members do, and valid replica IDs.
+func TestMemberIDsAreDIDsOfProductionLength(t *testing.T) {
+	prev := crdt.ReplicaID("")
+	for _, i := range []int32{0, 1, 57, 58, 59, 1000, 9999, 10000, 195111, 1 << 24} {
+		id := memberID(i)
+		require.Len(t, string(id), didLen)
+		require.True(t, strings.HasPrefix(string(id), "did:key:z6Mk"))
+		require.NoError(t, crdt.ValidateReplicaID(id))
+		require.Greater(t, id, prev, "member %d", i)
+		prev = id
+	}
+	seen := map[crdt.ReplicaID]bool{}
+	for i := range int32(20000) {
+		id := memberID(i)
+		require.False(t, seen[id], "member %d's ID repeats", i)
+		seen[id] = true
+	}
 }

@@ -269,7 +269,7 @@ func TestDecodeWorkersDoNotChangeOutputs(t *testing.T) {
 		dirs = append(dirs, dir)
 	}
 	want := deterministicSummary(t, dirs[0])
-	assert.Greater(t, want["converged_writes"], float64(10), "the run must have done something")
+	assert.Greater(t, want["converged_writes"], float64(5), "the run must have done something")
 	for _, dir := range dirs[1:] {
 		assert.Equal(t, want, deterministicSummary(t, dir))
 		for _, f := range []string{"timeseries.csv", "convergence.csv"} {

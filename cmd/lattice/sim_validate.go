@@ -90,6 +90,16 @@ Run it on a quiet machine: the real side shares this host's cores.`,
 					r.Members, c.SyncedFraction*100, c.Batches, c.SyncedP50Seconds*1e3, c.SyncedP99Seconds*1e3, c.SyncedMeanSeconds*1e3, r.Calibration.SyncedWriteSeconds*1e3)
 				fmt.Fprintf(cmd.OutOrStdout(), "%d members, real loop per message: %.2f ms handling, %.2f ms CPU\n",
 					r.Members, r.Real.HandlingPerMessage*1e3, r.Calibration.CPUPerMessageSeconds*1e3)
+				if len(r.Sims) > 0 {
+					aeLo, aeHi := r.Sims[0].Sim.AntiEntropyBytesPerMessage, r.Sims[0].Sim.AntiEntropyBytesPerMessage
+					mLo, mHi := r.Sims[0].Sim.MembershipBytesPerMemberPerSecond, r.Sims[0].Sim.MembershipBytesPerMemberPerSecond
+					for _, s := range r.Sims[1:] {
+						aeLo, aeHi = min(aeLo, s.Sim.AntiEntropyBytesPerMessage), max(aeHi, s.Sim.AntiEntropyBytesPerMessage)
+						mLo, mHi = min(mLo, s.Sim.MembershipBytesPerMemberPerSecond), max(mHi, s.Sim.MembershipBytesPerMemberPerSecond)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%d members, bandwidth: anti-entropy %.0f B per message real, %.0f–%.0f simulated; membership %.0f B/s per member real, %.0f–%.0f simulated\n",
+						r.Members, r.Real.AntiEntropyBytesPerMessage, aeLo, aeHi, r.Real.MembershipBytesPerMemberPerSecond, mLo, mHi)
+				}
 				if r.RealStoresFlushed > 0 {
 					fmt.Fprintf(cmd.OutOrStdout(), "%d members: %d of %d real stores flushed a memtable during the writes, stalling the shared host (not simulated; see BENCHMARKS.md, validation)\n",
 						r.Members, r.RealStoresFlushed, r.Members)

@@ -21,7 +21,13 @@ type Side struct {
 	P99Seconds              float64 `json:"convergence_p99_seconds"`
 	MaxSeconds              float64 `json:"convergence_max_seconds"`
 	BytesPerMemberPerSecond float64 `json:"bytes_per_member_per_second"`
-	WallSeconds             float64 `json:"wall_seconds"`
+	// MembershipBytesPerMemberPerSecond is memberlist's share of it, and
+	// AntiEntropyBytesPerMessage the anti-entropy frames' mean size: the
+	// two halves of the bandwidth figure, each comparable between a real
+	// run and a simulated one of another length.
+	MembershipBytesPerMemberPerSecond float64 `json:"membership_bytes_per_member_per_second"`
+	AntiEntropyBytesPerMessage        float64 `json:"anti_entropy_bytes_per_message"`
+	WallSeconds                       float64 `json:"wall_seconds"`
 	// MessagesPerWrite is anti-entropy messages per write per member,
 	// over the whole measured run (repairs included): how much work the
 	// protocol did, which faster convergence lowers (fewer redundant
@@ -224,8 +230,14 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 	if err != nil {
 		return Side{}, err
 	}
-	side := sideOf(res.Latencies, res.Summary.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(res.Summary.Messages))
+	sum := res.Summary
+	side := sideOf(res.Latencies, sum.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(sum.Messages))
 	side.HandlingPerMessage = res.HandlingPerMessage.Seconds()
+	side.MembershipBytesPerMemberPerSecond = sum.MembershipBytesPerMemberPerSecond
+	if sum.Messages > 0 {
+		// The validation scenario's members stay alive throughout.
+		side.AntiEntropyBytesPerMessage = sum.AntiEntropyBytesPerMemberPerSecond * float64(n) * sum.VirtualSeconds / float64(sum.Messages)
+	}
 	return side, nil
 }
 
@@ -260,6 +272,10 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	cal.TransitLoad, cal.TransitLoadFrames = real.TransitLoad, real.TransitLoadFrames
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)
 	realSide.HandlingPerMessage = handling
+	realSide.MembershipBytesPerMemberPerSecond = real.MembershipBytesPerMemberPerSecond
+	if real.Messages > 0 {
+		realSide.AntiEntropyBytesPerMessage = real.AntiEntropyBytes / real.Messages
+	}
 	if err := cal.RemeasureDiskLoad(ctx, filepath.Join(cfg.Dir, "after"), CalibrationSamples); err != nil {
 		return Row{}, err
 	}

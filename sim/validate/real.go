@@ -87,8 +87,12 @@ type RealResult struct {
 	// start of the Put to the last member's watch event), sorted.
 	Latencies []float64
 	// BytesPerMemberPerSecond is QUIC payload (anti-entropy and
-	// memberlist, each byte counted once) per member during the writes.
-	BytesPerMemberPerSecond float64
+	// memberlist, each byte counted once) per member during the writes;
+	// MembershipBytesPerMemberPerSecond is memberlist's share, and
+	// AntiEntropyBytes the anti-entropy frames' bytes in all.
+	BytesPerMemberPerSecond           float64
+	MembershipBytesPerMemberPerSecond float64
+	AntiEntropyBytes                  float64
 	// Messages is how many anti-entropy messages the members handled
 	// during the writes, and CPUSeconds the process CPU time meanwhile
 	// (every member runs in this process).
@@ -363,6 +367,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	rng := rand.New(rand.NewPCG(cfg.Seed, uint64(len(members))))
 	res := RealResult{Members: len(members)}
 	startBytes, startMsgs, startCPU, start := totalBytes(members), sumCounter(members, receivedMetric), processCPU(), time.Now()
+	startMember, startSync := protocolBytes(members, gossip.ALPNMembership), protocolBytes(members, gossip.ALPNSync)
 	startHandling, startSched := sumCounter(members, handlingMetric), readSched()
 	startFlushes := make([]int64, len(members))
 	for i, m := range members {
@@ -403,7 +408,9 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 	}
 	if el := time.Since(start).Seconds(); el > 0 {
 		res.BytesPerMemberPerSecond = (totalBytes(members) - startBytes) / el / float64(len(members))
+		res.MembershipBytesPerMemberPerSecond = (protocolBytes(members, gossip.ALPNMembership) - startMember) / el / float64(len(members))
 	}
+	res.AntiEntropyBytes = protocolBytes(members, gossip.ALPNSync) - startSync
 	res.Messages = sumCounter(members, receivedMetric) - startMsgs
 	res.CPUSeconds = processCPU() - startCPU
 	res.HandlingSeconds = sumCounter(members, handlingMetric) - startHandling
@@ -433,6 +440,31 @@ const (
 // counted once.
 func totalBytes(members []*realMember) float64 {
 	return sumCounter(members, bytesMetric) / 2
+}
+
+// protocolBytes is the QUIC payload of one protocol all members sent and
+// received, each byte counted once.
+func protocolBytes(members []*realMember, proto string) float64 {
+	var sum float64
+	for _, m := range members {
+		mfs, err := m.reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != bytesMetric {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				for _, l := range mt.GetLabel() {
+					if l.GetName() == "protocol" && l.GetValue() == proto {
+						sum += counterValue(mt)
+					}
+				}
+			}
+		}
+	}
+	return sum / 2
 }
 
 // sumCounter sums a counter over its labels and every member.
