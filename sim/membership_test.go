@@ -58,6 +58,16 @@ func (c *countingTransport) DialTimeout(addr string, d time.Duration) (net.Conn,
 
 func (c *countingTransport) StreamCh() <-chan net.Conn { return c.streams }
 
+// FinalAdvertiseAddr gives the 4-byte form of the mock's IPv4 address, as
+// production's transport does (its QUIC listener's address).
+func (c *countingTransport) FinalAdvertiseAddr(ip string, port int) (net.IP, int, error) {
+	a, p, err := c.MockTransport.FinalAdvertiseAddr(ip, port)
+	if v4 := a.To4(); v4 != nil {
+		a = v4
+	}
+	return a, p, err
+}
+
 type countingConn struct {
 	net.Conn
 	n *atomic.Int64
@@ -145,8 +155,9 @@ func mlEncode(t *testing.T, msgType byte, v any) int {
 // TestMembershipSizesMatchMemberlist checks the membership traffic model's
 // message sizes against memberlist. The model's sizes are encodings of
 // memberlist's message types (mirrored: same fields, same codec) with
-// production's values: did:key names and metadata, 16-byte IPs, port
-// 7946, sequence numbers past 65,535. The mirrors are checked against a
+// production's values: did:key names and metadata, IPv4 addresses in
+// their 4-byte form (production advertises its QUIC listener's address),
+// port 7946, sequence numbers past 65,535. The mirrors are checked against a
 // live memberlist cluster's own pings and acks given the cluster's values,
 // and the push-pull state against its joins.
 func TestMembershipSizesMatchMemberlist(t *testing.T) {
@@ -225,8 +236,8 @@ func TestMembershipSizesMatchMemberlist(t *testing.T) {
 	const pingMsg, ackRespMsg = 0, 2
 	require.Greater(t, n[pingMsg], int64(50), "the cluster probed")
 	require.Greater(t, n[ackRespMsg], int64(50), "the cluster acked")
-	// The mock's values: small sequence numbers and ports, 16-byte IPs.
-	mockIP := net.ParseIP("127.0.0.1")
+	// The mock's values: small sequence numbers and ports.
+	mockIP := net.ParseIP("127.0.0.1").To4()
 	a, c := testDID(1), testDID(2)
 	assert.Equal(t, int(b[pingMsg]/n[pingMsg]), mlEncode(t, 0, mlPing{SeqNo: 9, Node: a, SourceAddr: mockIP, SourcePort: 9, SourceNode: c}),
 		"the mirror encodes a ping as memberlist does")
@@ -234,7 +245,7 @@ func TestMembershipSizesMatchMemberlist(t *testing.T) {
 		"the mirror encodes an ack as memberlist does")
 
 	// The model: production's values.
-	ip := net.ParseIP("10.0.0.1")
+	ip := net.ParseIP("10.0.0.1").To4()
 	const seq, port = 1 << 20, 7946
 	assert.Equal(t, mlPingBytes, mlEncode(t, 0, mlPing{SeqNo: seq, Node: a, SourceAddr: ip, SourcePort: port, SourceNode: c}))
 	assert.Equal(t, mlAckBytes, mlEncode(t, 2, mlAckResp{SeqNo: seq, Payload: []byte{}}))
