@@ -22,6 +22,9 @@ type member struct {
 	gen  int64
 	inc  int  // incarnation, for the federation controller
 	left bool // departed for good (churn)
+	// bornAt is when this life of the member started its timers
+	// (memberlist's push-pull timer among them: membership.go).
+	bornAt int64
 
 	clock *crdt.Clock
 	rep   *recordingReplica

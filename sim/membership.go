@@ -26,13 +26,16 @@ import (
 //     indirect probe, per relay, the ping request, the relay's ping, the
 //     target's ack and the relay's ack (or its nack), each if the message
 //     before it arrived.
-//   - Push-pull, as a rate: every member starts one every
-//     pushPullScale(PushPullInterval, n) with a random member, and both
-//     send their whole state of n members, so a member sends
-//     2*pushPullBytes(n) per interval on average. It is added at each
-//     sample for the window, with n its side's alive members: a mean, not
-//     exchange by exchange (those are staggered at random), and no events,
-//     so the simulation itself is unchanged by it.
+//   - Push-pull, as its expectation: every member starts one every
+//     I = pushPullScale(PushPullInterval, n) with a random member, the
+//     first a random stagger in [0, I) plus I after it started (memberlist's
+//     pushPullTrigger), and both send their whole state of n members. So a
+//     member of age a has started pushPulls(a/I) of them on average (none
+//     in its first interval, a ramp over the second, one per interval
+//     after), and answered as many as its side's members started, spread
+//     over them. Both are added at each sample for the window, with n its
+//     side's alive members: no events, so the simulation itself is
+//     unchanged by it.
 //   - A join or a restart: one push-pull with a seed, both ways.
 //   - Broadcasts (suspect, alive, dead): every member of the side sends
 //     each RetransmitMult*ceil(log10(n+1)) times, piggybacked in gossip
@@ -96,24 +99,55 @@ func (w *World) sideAlive(side int32) int {
 	return n
 }
 
-// pushPullWindow adds the periodic push-pulls of a window of secs seconds
-// (see above): each alive member sends 2*pushPullBytes(n) per
-// pushPullEvery(n), n being its side's alive members.
+// pushPullWindow adds the periodic push-pulls of the window that ends now
+// and lasted secs seconds (see above).
 func (w *World) pushPullWindow(secs float64) {
-	sides := map[int32]int{}
+	t1 := float64(w.eng.now) / 1e9
+	t0 := t1 - secs
+	type side struct {
+		n       int
+		started float64 // push-pulls its members started in the window
+	}
+	sides := map[int32]*side{}
 	for j, m := range w.members {
 		if m.alive {
-			sides[w.nw.side[j]]++
+			s := sides[w.nw.side[j]]
+			if s == nil {
+				s = &side{}
+				sides[w.nw.side[j]] = s
+			}
+			s.n++
 		}
 	}
-	var bytes float64
-	for _, side := range slices.Sorted(maps.Keys(sides)) { // a fixed order: float sums
-		n := sides[side]
-		if n < 2 {
+	for j, m := range w.members {
+		if !m.alive {
 			continue
 		}
-		every := pushPullEvery(w.sw.cfg.PushPullInterval, n).Seconds()
-		bytes += float64(n) * 2 * float64(pushPullBytes(n)) / every * secs
+		s := sides[w.nw.side[j]]
+		every := pushPullEvery(w.sw.cfg.PushPullInterval, s.n).Seconds()
+		born := float64(m.bornAt) / 1e9
+		s.started += pushPulls((t1-born)/every) - pushPulls((t0-born)/every)
+	}
+	var bytes float64
+	for _, id := range slices.Sorted(maps.Keys(sides)) { // a fixed order: float sums
+		if s := sides[id]; s.n >= 2 {
+			// Each started exchange sends the state both ways.
+			bytes += 2 * s.started * float64(pushPullBytes(s.n))
+		}
 	}
 	w.met.memberSent(int64(math.Round(bytes)))
+}
+
+// pushPulls is how many push-pulls a member has started on average by
+// age x intervals: its first comes after a stagger uniform in [0, 1) plus
+// one interval.
+func pushPulls(x float64) float64 {
+	switch {
+	case x <= 1:
+		return 0
+	case x <= 2:
+		return (x - 1) * (x - 1) / 2
+	default:
+		return x - 1.5
+	}
 }

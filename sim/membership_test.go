@@ -288,38 +288,52 @@ func TestPushPullScalesAsMemberlist(t *testing.T) {
 
 // A quiet federation's membership traffic is what the model says a member
 // sends: a ping and an ack a second, and its push-pulls at memberlist's
-// scaled interval; with a crash, the indirect probes and the suspect and
-// dead broadcasts come on top.
+// scaled interval (60 s at 50 members) after memberlist's first-interval
+// delay; with a crash, the indirect probes and the suspect and dead
+// broadcasts come on top.
 func TestMembershipTrafficInSummary(t *testing.T) {
 	const n = 50
-	sc := scenario(t, "steady", n, 120*time.Second)
+	sc := scenario(t, "steady", n, 300*time.Second)
 	sc.Workload.WritesPerSecond = 0.001 // no anti-entropy pushes to speak of
 	w, err := NewWorld(sc)
 	require.NoError(t, err)
+	probes := float64(mlPingBytes+mlAckBytes) / w.sw.cfg.ProbeInterval.Seconds()
+	state := float64(pushPullBytes(n))
+	require.Equal(t, 60*time.Second, pushPullEvery(w.sw.cfg.PushPullInterval, n))
+	series := func() []Sample { return w.Series() }
+
+	// The first minute: no push-pull yet, probes only.
+	w.RunUntil(60 * time.Second)
+	for _, smp := range series() {
+		assert.InDelta(t, probes, smp.MembershipBytesPerMemberPerSecond, 2, "at %.0f s: probes only", smp.TimeSeconds)
+	}
+	// By two minutes each member has started half a push-pull on average
+	// (its first comes a uniform stagger plus one interval after start);
+	// by five, 3.5. Each sends the state both ways.
 	w.RunUntil(120 * time.Second)
 	s := w.Summary()
-	every := pushPullEvery(w.sw.cfg.PushPullInterval, n).Seconds()
-	want := float64(mlPingBytes+mlAckBytes)/w.sw.cfg.ProbeInterval.Seconds() + 2*float64(pushPullBytes(n))/every
-	t.Logf("events %d, membership %.1f B/s per member (model %.1f), anti-entropy %.1f", s.Events, s.MembershipBytesPerMemberPerSecond, want, s.AntiEntropyBytesPerMemberPerSecond)
-	assert.InEpsilon(t, want, s.MembershipBytesPerMemberPerSecond, 0.03, "membership bytes per member per second")
+	assert.InEpsilon(t, probes+2*0.5*state/120, s.MembershipBytesPerMemberPerSecond, 0.02, "two minutes")
+	w.RunUntil(300 * time.Second)
+	s = w.Summary()
+	assert.InEpsilon(t, probes+2*3.5*state/300, s.MembershipBytesPerMemberPerSecond, 0.02, "five minutes")
+	last := series()[len(series())-1]
+	assert.InEpsilon(t, probes+2*state/60, last.MembershipBytesPerMemberPerSecond, 0.02, "steady: one push-pull per member per interval")
 	assert.InDelta(t, s.AntiEntropyBytesPerMemberPerSecond+s.MembershipBytesPerMemberPerSecond, s.BytesPerMemberPerSecond, 1e-9)
 	assert.Positive(t, s.AntiEntropyBytesPerMemberPerSecond)
-	series := w.Series()
-	require.NotEmpty(t, series)
-	last := series[len(series)-1]
-	assert.InEpsilon(t, want, last.MembershipBytesPerMemberPerSecond, 0.1, "a sample's membership bytes")
+	want := s.MembershipBytesPerMemberPerSecond
 
 	// A crashed member: probes of it fail, go indirect and end in a
 	// suspicion, then a death, each broadcast to the others.
-	sc = scenario(t, "steady", n, 60*time.Second)
+	sc = scenario(t, "steady", n, 300*time.Second)
 	sc.Workload.WritesPerSecond = 0.001
-	crash, err := ParseScenario([]byte("name: x\nmembers: 50\nduration: 60s\nevents:\n  - {at: 10s, crash: {members: [7]}}\n"))
+	crash, err := ParseScenario([]byte("name: x\nmembers: 50\nduration: 300s\nevents:\n  - {at: 10s, crash: {members: [7]}}\n"))
 	require.NoError(t, err)
 	sc.Events = crash.Events
 	w, err = NewWorld(sc)
 	require.NoError(t, err)
-	w.RunUntil(60 * time.Second)
+	w.RunUntil(300 * time.Second)
 	require.Equal(t, 1, w.Summary().DeathsDetected)
+	t.Logf("quiet %.2f B/s, with a crash %.2f B/s", want, w.Summary().MembershipBytesPerMemberPerSecond)
 	assert.Greater(t, w.Summary().MembershipBytesPerMemberPerSecond, want, "failure traffic comes on top")
 }
 

@@ -219,6 +219,7 @@ func (w *World) addMember(region int32) (*member, error) {
 // startTimers starts an alive member's periodic work at random phases.
 func (w *World) startTimers(m *member) {
 	now := w.eng.now
+	m.bornAt = now
 	m.tickAt = -1
 	w.eng.Schedule(now+w.rng.Int64N(int64(w.sw.cfg.ProbeInterval)), evProbe, m.idx, m.gen)
 	// The first Sync tick at a random phase within one gossip interval,

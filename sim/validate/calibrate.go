@@ -69,11 +69,15 @@ type Calibration struct {
 	TransitFrames int             `json:"transit_frames"`
 	// TransitLoad is the frames' time in transit by frames in transit
 	// (levels as RunDiskLoad's), TransitLoadFrames the frames per level.
-	TransitLoad          []sim.DiskLoadLevel `json:"transit_load"`
-	TransitLoadFrames    []int               `json:"transit_load_frames"`
-	CPUPerMessageSeconds float64             `json:"cpu_per_message_seconds"`
-	Cores                int                 `json:"cores"`
-	Samples              int                 `json:"samples"`
+	TransitLoad       []sim.DiskLoadLevel `json:"transit_load"`
+	TransitLoadFrames []int               `json:"transit_load_frames"`
+	// MembershipWindow is when the real run's writes ran, in seconds
+	// since its first member started: the simulated side's membership
+	// traffic is read over the same span of its members' lives.
+	MembershipWindow     [2]float64 `json:"membership_window_seconds"`
+	CPUPerMessageSeconds float64    `json:"cpu_per_message_seconds"`
+	Cores                int        `json:"cores"`
+	Samples              int        `json:"samples"`
 }
 
 // DiskProbeWriters is how many concurrent writers measure the disk's

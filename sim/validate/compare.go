@@ -234,11 +234,34 @@ func RunSim(ctx context.Context, n int, seed uint64, cal *Calibration, model Mod
 	side := sideOf(res.Latencies, sum.BytesPerMemberPerSecond, time.Since(start).Seconds(), n, float64(sum.Messages))
 	side.HandlingPerMessage = res.HandlingPerMessage.Seconds()
 	side.MembershipBytesPerMemberPerSecond = sum.MembershipBytesPerMemberPerSecond
+	if cal != nil {
+		if m, ok := membershipOver(res.Series, cal.MembershipWindow); ok {
+			side.MembershipBytesPerMemberPerSecond = m
+		}
+	}
 	if sum.Messages > 0 {
 		// The validation scenario's members stay alive throughout.
 		side.AntiEntropyBytesPerMessage = sum.AntiEntropyBytesPerMemberPerSecond * float64(n) * sum.VirtualSeconds / float64(sum.Messages)
 	}
 	return side, nil
+}
+
+// membershipOver is the mean membership traffic per member of the samples
+// that end within window (seconds since the start); ok is false when none
+// does.
+func membershipOver(series []sim.Sample, window [2]float64) (float64, bool) {
+	var sum float64
+	var n int
+	for _, s := range series {
+		if s.TimeSeconds > window[0] && s.TimeSeconds <= window[1] {
+			sum += s.MembershipBytesPerMemberPerSecond
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, false
+	}
+	return sum / float64(n), true
 }
 
 // CalibrationSamples is how many synced writes Compare times.
@@ -268,6 +291,7 @@ func Compare(ctx context.Context, cfg RealConfig) (Row, error) {
 	}
 	cal.RunDiskLoad, cal.RunDiskLoadCommits = real.CommitLoad, real.CommitLoadCommits
 	cal.HandoffLatency = real.SchedLatency
+	cal.MembershipWindow = real.Window
 	cal.Transit, cal.TransitFrames = real.Transit, real.TransitFrames
 	cal.TransitLoad, cal.TransitLoadFrames = real.TransitLoad, real.TransitLoadFrames
 	realSide := sideOf(real.Latencies, real.BytesPerMemberPerSecond, time.Since(start).Seconds(), cfg.Members, real.Messages)

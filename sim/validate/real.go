@@ -93,6 +93,10 @@ type RealResult struct {
 	BytesPerMemberPerSecond           float64
 	MembershipBytesPerMemberPerSecond float64
 	AntiEntropyBytes                  float64
+	// Window is when the writes ran, in seconds since the first member
+	// started: memberlist's traffic depends on the members' age (its
+	// first push-pull comes one to two intervals after start).
+	Window [2]float64
 	// Messages is how many anti-entropy messages the members handled
 	// during the writes, and CPUSeconds the process CPU time meanwhile
 	// (every member runs in this process).
@@ -216,6 +220,7 @@ func RunReal(ctx context.Context, cfg RealConfig) (RealResult, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	transit := newTransitLog()
+	born := time.Now()
 	members, err := startMembers(cfg, log, transit)
 	defer func() {
 		for _, m := range members {
@@ -236,7 +241,7 @@ func RunReal(ctx context.Context, cfg RealConfig) (RealResult, error) {
 	case <-ctx.Done():
 		return RealResult{}, ctx.Err()
 	}
-	return measure(ctx, cfg, members, transit)
+	return measure(ctx, cfg, members, transit, born)
 }
 
 const realFederation = "validation"
@@ -335,7 +340,7 @@ func probeValue(i int) []byte {
 	return []byte(`{"kind":"Probe","metadata":{"name":"w"},"spec":{"i":` + strconv.Itoa(i) + `}}`)
 }
 
-func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit *transitLog) (RealResult, error) {
+func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit *transitLog, born time.Time) (RealResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	arrivals := make(chan arrival, 64*len(members))
@@ -406,6 +411,7 @@ func measure(ctx context.Context, cfg RealConfig, members []*realMember, transit
 			return res, ctx.Err()
 		}
 	}
+	res.Window = [2]float64{start.Sub(born).Seconds(), time.Since(born).Seconds()}
 	if el := time.Since(start).Seconds(); el > 0 {
 		res.BytesPerMemberPerSecond = (totalBytes(members) - startBytes) / el / float64(len(members))
 		res.MembershipBytesPerMemberPerSecond = (protocolBytes(members, gossip.ALPNMembership) - startMember) / el / float64(len(members))

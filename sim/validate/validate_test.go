@@ -37,6 +37,14 @@ func TestRunRealMeasuresEveryWrite(t *testing.T) {
 	require.Greater(t, res.Latencies[0], 0.0)
 	require.Less(t, res.Latencies[len(res.Latencies)-1], cfg.WriteTimeout.Seconds())
 	require.Greater(t, res.BytesPerMemberPerSecond, 0.0, "QUIC traffic was counted")
+	// Split by protocol: anti-entropy frames a few hundred bytes each
+	// (IDs are 56-character DIDs), memberlist probing every second.
+	require.Greater(t, res.MembershipBytesPerMemberPerSecond, 100.0, "memberlist's probes were counted")
+	require.Less(t, res.MembershipBytesPerMemberPerSecond, res.BytesPerMemberPerSecond)
+	require.Greater(t, res.AntiEntropyBytes/res.Messages, 100.0)
+	require.Less(t, res.AntiEntropyBytes/res.Messages, 2000.0)
+	require.Greater(t, res.Window[0], 0.0, "the writes start after the members")
+	require.Greater(t, res.Window[1], res.Window[0])
 	require.Greater(t, res.HandlingSeconds, 0.0, "the loops' handling histogram was read")
 	require.Len(t, res.SchedLatency, DiskLoadQuantiles)
 	require.True(t, slices.IsSorted(res.SchedLatency))
@@ -289,4 +297,20 @@ func TestHistogramQuantiles(t *testing.T) {
 		require.Len(t, lat, DiskLoadQuantiles)
 		require.True(t, slices.IsSorted(lat))
 	}
+}
+
+// The simulated side's membership traffic is read over the real run's
+// window: the samples that end within it.
+func TestMembershipOverWindow(t *testing.T) {
+	series := []sim.Sample{
+		{TimeSeconds: 1, MembershipBytesPerMemberPerSecond: 100},
+		{TimeSeconds: 2, MembershipBytesPerMemberPerSecond: 200},
+		{TimeSeconds: 3, MembershipBytesPerMemberPerSecond: 400},
+		{TimeSeconds: 4, MembershipBytesPerMemberPerSecond: 800},
+	}
+	got, ok := membershipOver(series, [2]float64{1.5, 3})
+	require.True(t, ok)
+	require.Equal(t, 300.0, got)
+	_, ok = membershipOver(series, [2]float64{5, 9})
+	require.False(t, ok, "no sample in the window")
 }
