@@ -17,7 +17,7 @@ import (
 // (addresses in their 4-byte form, as production's transport advertises).
 // TestMembershipSizesMatchMemberlist checks every one against memberlist:
 // ping and ack as a live memberlist cluster sends them, the push-pull
-// state by a least-squares fit over joins of up to 40 members (compressed
+// state by a least-squares fit over joins of up to 32 members (compressed
 // as memberlist's LAN and WAN profiles do), the rest by encoding
 // memberlist's own message types.
 //
