@@ -451,30 +451,17 @@ func totalBytes(members []*realMember) float64 {
 // protocolBytes is the QUIC payload of one protocol all members sent and
 // received, each byte counted once.
 func protocolBytes(members []*realMember, proto string) float64 {
-	var sum float64
-	for _, m := range members {
-		mfs, err := m.reg.Gather()
-		if err != nil {
-			continue
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != bytesMetric {
-				continue
-			}
-			for _, mt := range mf.GetMetric() {
-				for _, l := range mt.GetLabel() {
-					if l.GetName() == "protocol" && l.GetValue() == proto {
-						sum += counterValue(mt)
-					}
-				}
-			}
-		}
-	}
-	return sum / 2
+	return sumCounterWhere(members, bytesMetric, "protocol", proto) / 2
 }
 
 // sumCounter sums a counter over its labels and every member.
 func sumCounter(members []*realMember, name string) float64 {
+	return sumCounterWhere(members, name, "", "")
+}
+
+// sumCounterWhere sums a counter over every member, keeping only the
+// series whose label has value (every series when label is "").
+func sumCounterWhere(members []*realMember, name, label, value string) float64 {
 	var sum float64
 	for _, m := range members {
 		mfs, err := m.reg.Gather()
@@ -486,11 +473,23 @@ func sumCounter(members []*realMember, name string) float64 {
 				continue
 			}
 			for _, mt := range mf.GetMetric() {
-				sum += counterValue(mt)
+				if label == "" || hasLabel(mt, label, value) {
+					sum += counterValue(mt)
+				}
 			}
 		}
 	}
 	return sum
+}
+
+// hasLabel reports whether m carries label with value.
+func hasLabel(m *dto.Metric, label, value string) bool {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == label && l.GetValue() == value {
+			return true
+		}
+	}
+	return false
 }
 
 // processCPU is this process's user+system CPU time in seconds.
