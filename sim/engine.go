@@ -47,7 +47,7 @@ func (a *event) less(b *event) bool {
 // engine is the discrete-event core: a virtual clock and a priority queue of
 // events ordered by (time, insertion order). It never reads the wall clock.
 //
-// The queue is a calendar of time slots, each slotNanos wide. Events due in
+// The queue is a calendar of time slots, each 2^slotShift ns wide. Events due in
 // the current slot (or earlier: the clock may be anywhere inside it) are
 // in a small binary heap, near; events due in the next calendarSlots
 // slots wait unsorted in their slot's bucket, and later ones in a second

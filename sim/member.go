@@ -117,15 +117,13 @@ func (w *World) newMember(i int32, region int32) (*member, error) {
 // base58 as a public key's encoding would be.
 func memberID(i int32) crdt.ReplicaID {
 	const b58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+	var digits [6]byte
+	for d, n := len(digits)-1, uint32(i); d >= 0; d, n = d-1, n/58 {
+		digits[d] = b58[n%58]
+	}
 	b := make([]byte, 0, didLen)
 	b = append(b, "did:key:z6Mk"...)
-	for d, n := 5, uint64(uint32(i)); d >= 0; d-- {
-		p := uint64(1)
-		for range d {
-			p *= 58
-		}
-		b = append(b, b58[n/p%58])
-	}
+	b = append(b, digits[:]...)
 	x := uint64(uint32(i))
 	for len(b) < didLen {
 		x = splitmix(x)

@@ -381,7 +381,7 @@ func (w *World) joinView(i int32) {
 		}
 	}
 	// A push-pull join with a seed, both ways, then its alive broadcast.
-	n := w.sideAlive(w.nw.side[i])
+	n := v.count() // the side's alive members, just set
 	w.met.memberSent(2 * pushPullBytes(n))
 	w.broadcast(mlAliveBytes, n)
 	w.eng.Schedule(w.eng.now+w.disseminationDelay(), evViewUpdate, i, packView(opAlive, w.nw.side[i]))
