@@ -58,7 +58,7 @@ func freeUDPPort(t *testing.T, host string) int {
 
 func freeTCPAddr(t *testing.T) string {
 	t.Helper()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(testports.Free(t, "127.0.0.1", 1, 0)))
+	return testports.Addr(t, "127.0.0.1")
 }
 
 // freeUpBase returns a --base-port for 'lattice up' with members members:
