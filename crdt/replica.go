@@ -162,6 +162,7 @@ type peerReport struct {
 // a member with many peers whose state is cold in the cache.
 type peerState struct {
 	live     bool   // in the live set (SetPeers)
+	push     bool   // anti-entropy pushes to it (SetPushPeers)
 	ack      uint64 // the highest of our sequence numbers it acknowledged
 	reported bool   // rep holds a report it sent
 	rep      peerReport
@@ -202,9 +203,13 @@ type Replica struct {
 	// peers holds every live peer's state, and that of other members
 	// heard from since the live set was last set (SetPeers drops them).
 	peers map[ReplicaID]*peerState
-	// livePeers lists the live entries of peers, for pruneBuffer's pass
-	// on every acknowledgement: a slice walk, not a map iteration.
+	// livePeers lists the live entries of peers whose acknowledgements
+	// gate pruning (the push peers among them, once SetPushPeers narrowed
+	// them), for pruneBuffer's pass on every acknowledgement: a slice
+	// walk, not a map iteration.
 	livePeers []*peerState
+	// pushOnly: SetPushPeers narrowed pruning to the push peers.
+	pushOnly bool
 	// lastID and lastPeer cache peer's previous lookup: handling one
 	// message looks its sender up several times.
 	lastID      ReplicaID
@@ -557,6 +562,30 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 	return *u
 }
 
+// SetPushPeers narrows buffer pruning to the acknowledgements of the live
+// peers anti-entropy pushes deltas to (gossip's overlay neighbours, in a
+// federation too large to push to everyone); nil widens it back to every
+// live peer. Call it after SetPeers, which keeps the marks of the peers
+// that stay live. A peer pushed to only is never asked for a delta, so
+// its acknowledgement would hold the buffer at its size bounds: it
+// catches up by digest repair if it becomes a push peer later
+// (ErrNeedRepair). Tombstone collection still waits for every live peer.
+func (r *Replica) SetPushPeers(push []ReplicaID) Update {
+	r.pushOnly = push != nil
+	for _, ps := range r.peers {
+		ps.push = false
+	}
+	for _, p := range push {
+		if ps := r.knownPeer(p); ps != nil && ps.live {
+			ps.push = true
+		}
+	}
+	r.listLivePeers()
+	u := &Update{}
+	r.pruneBuffer(u)
+	return *u
+}
+
 // DeltaFor returns the join of every buffered delta peer has not
 // acknowledged, except those that came from peer itself. It returns nil
 // when there is nothing to send and ErrNeedRepair when entries the peer
@@ -706,7 +735,7 @@ func (r *Replica) listLivePeers() {
 	clear(r.livePeers)
 	r.livePeers = r.livePeers[:0]
 	for _, ps := range r.peers {
-		if ps.live {
+		if ps.live && (ps.push || !r.pushOnly) {
 			r.livePeers = append(r.livePeers, ps)
 		}
 	}

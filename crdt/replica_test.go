@@ -694,6 +694,52 @@ func TestPeerDroppedAndReaddedStartsOver(t *testing.T) {
 	require.NotEmpty(t, r2.Buffer(), "c, restored at 0, holds the buffer")
 }
 
+// Once pushes are narrowed to some live peers (gossip's overlay), only
+// their acknowledgements hold the buffer; the other live peers still hold
+// tombstone collection, and a peer that becomes a push peer with nothing
+// acknowledged is sent to repair.
+func TestPushPeersAloneHoldTheBuffer(t *testing.T) {
+	r := newTestReplica(t, "a", nil, nil)
+	r.SetPeers([]ReplicaID{"b", "c", "d"})
+	r.SetPushPeers([]ReplicaID{"b", "c", "x"}) // x is not live: ignored
+	for i := range 2 {
+		_, err := r.Put(Key(fmt.Sprintf("g/K/ns/o%d", i)), []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+	}
+	r.HandleAck(&AckMsg{From: "b", Seq: 2})
+	require.Len(t, r.Buffer(), 2, "c, a push peer, has not acknowledged")
+	r.HandleAck(&AckMsg{From: "c", Seq: 2})
+	require.Empty(t, r.Buffer(), "d is not pushed to: its acknowledgement must not hold the buffer")
+
+	// SetPeers keeps the marks of peers that stay live; a new live peer
+	// is not a push peer until SetPushPeers says so.
+	r.SetPeers([]ReplicaID{"b", "c", "d", "e"})
+	_, err := r.Put("g/K/ns/o2", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+	r.HandleAck(&AckMsg{From: "b", Seq: 3})
+	r.HandleAck(&AckMsg{From: "c", Seq: 3})
+	require.Empty(t, r.Buffer(), "neither d nor e is a push peer")
+
+	// d becomes a push peer: it acknowledged nothing the buffer still
+	// holds, so it needs a repair; meanwhile it holds the buffer.
+	r.SetPushPeers([]ReplicaID{"b", "d"})
+	_, err = r.DeltaFor("d")
+	require.ErrorIs(t, err, ErrNeedRepair)
+	_, err = r.Put("g/K/ns/o3", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+	r.HandleAck(&AckMsg{From: "b", Seq: 4})
+	require.Len(t, r.Buffer(), 1, "d, now a push peer, has not acknowledged")
+
+	// nil widens pruning back to every live peer.
+	r.HandleAck(&AckMsg{From: "d", Seq: 4})
+	_, err = r.Put("g/K/ns/o4", []byte(`{"kind":"K"}`), PutOptions{})
+	require.NoError(t, err)
+	r.SetPushPeers(nil)
+	r.HandleAck(&AckMsg{From: "b", Seq: 5})
+	r.HandleAck(&AckMsg{From: "d", Seq: 5})
+	require.Len(t, r.Buffer(), 1, "c and e are live again for pruning")
+}
+
 // A durable replica's stability reports claim only a clock its driver has
 // persisted (through Meta), so a restart can never issue writes below a
 // reported clock; a volatile one reports its current reading.

@@ -62,6 +62,15 @@ func (s *Store) SetPeers(ctx context.Context, live []ReplicaID) error {
 	return err
 }
 
+// SetPushPeers narrows buffer pruning to the peers anti-entropy pushes to
+// (Replica.SetPushPeers); call it after SetPeers.
+func (s *Store) SetPushPeers(ctx context.Context, push []ReplicaID) error {
+	_, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+		return []Update{r.SetPushPeers(push)}, nil, nil
+	})
+	return err
+}
+
 // CollectGarbage prunes causally stable tombstones and returns how many
 // keys changed.
 func (s *Store) CollectGarbage(ctx context.Context) (int, error) {

@@ -47,6 +47,11 @@ type SyncConfig struct {
 	AckTimeout time.Duration
 	// RepairTimeout: a repair session silent this long is abandoned.
 	RepairTimeout time.Duration
+	// FullMesh: with at most this many live peers, rounds push to any of
+	// them; with more, only to the member's overlay neighbours (see
+	// Ring), so a change costs O(N log N) messages, not N^2. Repairs
+	// pick among all live peers either way.
+	FullMesh int
 }
 
 // DefaultSyncConfig returns the LAN defaults.
@@ -57,6 +62,7 @@ func DefaultSyncConfig() SyncConfig {
 		RepairInterval: 5 * time.Second,
 		AckTimeout:     2 * time.Second,
 		RepairTimeout:  10 * time.Second,
+		FullMesh:       32,
 	}
 }
 
@@ -67,6 +73,8 @@ func (c SyncConfig) Validate() error {
 		return fmt.Errorf("sync fanout %d: must be at least 1", c.Fanout)
 	case c.Interval <= 0, c.RepairInterval <= 0, c.AckTimeout <= 0, c.RepairTimeout <= 0:
 		return errors.New("sync intervals and timeouts must be positive")
+	case c.FullMesh < 0:
+		return fmt.Errorf("sync full mesh %d: must not be negative", c.FullMesh)
 	}
 	return nil
 }
@@ -92,7 +100,9 @@ type SyncStats struct {
 // envelopes to send. It never touches a socket or the wall clock; the
 // gossip node drives it over QUIC and the simulator on a virtual clock.
 //
-// Each round it pushes unacknowledged deltas to Fanout random live peers,
+// Each round it pushes unacknowledged deltas to Fanout random neighbours
+// (every live peer in a federation of at most FullMesh others, else the
+// overlay's; see Ring),
 // at most one delta in flight per peer: a slow peer is sent nothing more
 // until it acknowledges or AckTimeout passes, which bounds memory and
 // bandwidth spent on it (its deltas stay in the replica's buffer, or are
@@ -103,7 +113,10 @@ type Sync struct {
 	cfg   SyncConfig
 	r     Replica
 	rng   *rand.Rand
-	peers []crdt.ReplicaID
+	peers []crdt.ReplicaID // live, sorted
+	// targets are the peers rounds push to: the overlay neighbours among
+	// peers (all of them up to FullMesh).
+	targets []crdt.ReplicaID
 
 	inflight   map[crdt.ReplicaID]flight
 	repairing  map[crdt.ReplicaID]time.Time
@@ -117,7 +130,7 @@ type Sync struct {
 	// again.
 	idle     bool
 	roundSeq uint64
-	// order is push's scratch copy of peers, shuffled each round.
+	// order is push's scratch copy of targets, shuffled each round.
 	order []crdt.ReplicaID
 }
 
@@ -146,17 +159,25 @@ func (s *Sync) Stats() SyncStats { return s.stats }
 // Peers returns the live peers (sorted).
 func (s *Sync) Peers() []crdt.ReplicaID { return slices.Clone(s.peers) }
 
-// SetPeers sets the live peers (self is ignored). State about departed
-// peers is dropped.
+// Targets returns the peers gossip rounds push to (sorted): every live
+// peer up to FullMesh of them, else the overlay neighbours.
+func (s *Sync) Targets() []crdt.ReplicaID { return slices.Clone(s.targets) }
+
+// SetPeers sets the live peers (self is ignored) and derives the push
+// targets from them. State about departed peers is dropped.
 func (s *Sync) SetPeers(live []crdt.ReplicaID) {
 	self := s.r.ID()
-	s.peers = s.peers[:0]
-	for _, p := range live {
-		if p != self && !slices.Contains(s.peers, p) {
-			s.peers = append(s.peers, p)
-		}
-	}
+	s.peers = append(s.peers[:0], live...)
 	slices.Sort(s.peers)
+	s.peers = slices.Compact(s.peers)
+	if i, ok := slices.BinarySearch(s.peers, self); ok {
+		s.peers = slices.Delete(s.peers, i, i+1)
+	}
+	if len(s.peers) <= s.cfg.FullMesh {
+		s.targets = append(s.targets[:0], s.peers...)
+	} else {
+		s.targets = NewRing(append(slices.Clone(s.peers), self)).Neighbours(self, s.cfg.FullMesh)
+	}
 	s.idle = false
 	for p := range s.inflight {
 		if !s.live(p) {
@@ -285,9 +306,9 @@ func (s *Sync) round(now time.Time) ([]Envelope, error) {
 	return out, err
 }
 
-// push runs one round: deltas to up to Fanout random peers.
+// push runs one round: deltas to up to Fanout random targets.
 func (s *Sync) push(now time.Time) ([]Envelope, error) {
-	order := append(s.order[:0], s.peers...)
+	order := append(s.order[:0], s.targets...)
 	s.order = order
 	s.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	var out []Envelope

@@ -29,6 +29,8 @@ type memNet struct {
 	// cut reports whether a message from → to is lost.
 	cut  func(from, to crdt.ReplicaID) bool
 	sent int
+	// onSend, when set, sees every envelope sent.
+	onSend func(from crdt.ReplicaID, e Envelope)
 }
 
 func newMemNet(t *testing.T, n int, cfg SyncConfig) *memNet {
@@ -80,6 +82,9 @@ func (n *memNet) step(d time.Duration) {
 func (n *memNet) enqueue(from crdt.ReplicaID, out []Envelope) {
 	for _, e := range out {
 		n.sent++
+		if n.onSend != nil {
+			n.onSend(from, e)
+		}
 		if n.cut != nil && n.cut(from, e.To) {
 			continue
 		}
@@ -220,6 +225,7 @@ func TestSyncConfigValidate(t *testing.T) {
 		func(c *SyncConfig) { c.RepairInterval = -1 },
 		func(c *SyncConfig) { c.AckTimeout = 0 },
 		func(c *SyncConfig) { c.RepairTimeout = 0 },
+		func(c *SyncConfig) { c.FullMesh = -1 },
 	} {
 		c := DefaultSyncConfig()
 		mut(&c)
@@ -369,4 +375,49 @@ func TestSyncChangedSkipsWhatARoundSaw(t *testing.T) {
 	require.NoError(t, err)
 	sb.Changed(now)
 	require.False(t, sb.NextTick().After(now), "a local write must make a round due at once")
+}
+
+// Beyond FullMesh peers a round pushes only to the overlay neighbours,
+// while repairs still pick among all live peers; a write still reaches
+// everyone, for a fraction of the full mesh's messages.
+func TestSyncPushesOverTheOverlayBeyondFullMesh(t *testing.T) {
+	const n = 60
+	run := func(fullMesh int) (deltas, repairsBeyond int) {
+		cfg := DefaultSyncConfig()
+		cfg.FullMesh = fullMesh
+		cfg.RepairInterval = 200 * time.Millisecond
+		net := newMemNet(t, n, cfg)
+		net.onSend = func(from crdt.ReplicaID, e Envelope) {
+			targets := net.syncs[from].Targets()
+			switch e.Msg.(type) {
+			case *crdt.DeltaMsg:
+				deltas++
+				require.Contains(t, targets, e.To, "%s pushed to %s, not a target", from, e.To)
+			case *crdt.DigestMsg:
+				if !slices.Contains(targets, e.To) {
+					repairsBeyond++
+				}
+			}
+		}
+		for _, id := range net.ids {
+			require.Len(t, net.syncs[id].Peers(), n-1)
+			if fullMesh >= n-1 {
+				require.Equal(t, net.syncs[id].Peers(), net.syncs[id].Targets())
+			} else {
+				require.Less(t, len(net.syncs[id].Targets()), n-1)
+			}
+		}
+		net.put(net.ids[0], "a/T/ns/x", 1)
+		net.runUntilConverged(100, cfg.Interval)
+		for range 100 { // acknowledgements settle; repairs run
+			net.step(cfg.Interval)
+		}
+		return deltas, repairsBeyond
+	}
+	meshDeltas, _ := run(n)
+	overlayDeltas, repairsBeyond := run(8)
+	t.Logf("one write among %d members: %d deltas full mesh, %d over the overlay; %d repairs beyond the overlay",
+		n, meshDeltas, overlayDeltas, repairsBeyond)
+	require.Less(t, overlayDeltas*2, meshDeltas, "the overlay should send well under half the full mesh's deltas")
+	require.Positive(t, repairsBeyond, "repairs should pick among all live peers, not only targets")
 }

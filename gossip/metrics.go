@@ -8,6 +8,7 @@ import (
 // caller's (no global state). A nil *Metrics counts nothing.
 type Metrics struct {
 	Peers             prometheus.Gauge
+	PushPeers         prometheus.Gauge
 	Bytes             *prometheus.CounterVec
 	MessagesSent      *prometheus.CounterVec
 	MessagesReceived  *prometheus.CounterVec
@@ -29,6 +30,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Peers: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lattice_gossip_peers", Help: "Live peers in the membership view (excluding this member).",
+		}),
+		PushPeers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lattice_gossip_push_peers", Help: "Peers anti-entropy rounds push to: every live peer up to the full-mesh size, else the overlay neighbours.",
 		}),
 		Bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "lattice_gossip_bytes_total", Help: "Application bytes sent and received, by direction and protocol.",
@@ -68,7 +72,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs to 1.6 s
 		}),
 	}
-	reg.MustRegister(m.Peers, m.Bytes, m.MessagesSent, m.MessagesReceived, m.Repairs, m.Rejected,
+	reg.MustRegister(m.Peers, m.PushPeers, m.Bytes, m.MessagesSent, m.MessagesReceived, m.Repairs, m.Rejected,
 		m.Dropped, m.Handshakes, m.HandshakesRefused, m.Rejoins, m.ConvergenceLag, m.MessageHandling)
 	return m
 }

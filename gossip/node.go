@@ -490,16 +490,21 @@ func (n *Node) refreshPeers() {
 	n.mu.Unlock()
 	live := slices.Sorted(maps.Keys(addrs))
 	if !slices.Equal(live, n.sync.Peers()) {
-		n.log.Info("live peers changed", "peers", len(live))
-		n.metrics.Peers.Set(float64(len(live)))
 		n.sync.SetPeers(live)
+		n.log.Info("live peers changed", "peers", len(live), "push_peers", len(n.sync.targets))
+		n.metrics.Peers.Set(float64(len(live)))
+		n.metrics.PushPeers.Set(float64(len(n.sync.targets)))
 	}
 	if n.storePeers != nil && slices.Equal(live, n.storePeers) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
 	defer cancel()
-	if err := n.cfg.Store.SetPeers(ctx, live); err != nil {
+	err := n.cfg.Store.SetPeers(ctx, live)
+	if err == nil {
+		err = n.cfg.Store.SetPushPeers(ctx, n.sync.Targets())
+	}
+	if err != nil {
 		if n.ctx.Err() == nil {
 			// Retried: the store's peer set gates tombstone collection.
 			n.log.Warn("store peer update failed; retrying", "err", err)

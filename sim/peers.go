@@ -78,6 +78,7 @@ func (w *World) flushPeers() {
 		}
 		m.sync.SetPeers(ids)
 		m.rep.r.SetPeers(ids)
+		m.rep.r.SetPushPeers(m.sync.Targets())
 		w.scheduleTick(m)
 	}
 	w.dirtyPeers = w.dirtyPeers[:0]
