@@ -221,3 +221,46 @@ func TestOverlayIgnoresOrderAndDuplicates(t *testing.T) {
 	}
 	assert.Nil(t, a.Neighbours("did:key:z6MkNotAMember", 32))
 }
+
+// sliceView admits the ring indices it holds.
+type sliceView map[int]bool
+
+func (v sliceView) Has(k int) bool { return v[k] }
+func (v sliceView) Len() int       { return len(v) }
+
+// A member's overlay over its view of a larger ring is the overlay of a
+// ring built of that view alone: the simulator asks the first, nodes the
+// second.
+func TestOverlayOverAViewIsTheViewsOverlay(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 15))
+	for _, n := range []int{3, 10, 60, 500} {
+		all := overlayIDs(rng, n)
+		ring := NewRing(all)
+		for _, keep := range []float64{1, 0.9, 0.5, 0.1} {
+			view := sliceView{}
+			var ids []crdt.ReplicaID
+			for k := range n {
+				if rng.Float64() < keep || k == 0 {
+					view[k] = true
+					ids = append(ids, ring.ID(k))
+				}
+			}
+			alone := NewRing(ids)
+			for k := range view {
+				for _, fullMesh := range []int{0, 32} {
+					var got []crdt.ReplicaID
+					for _, j := range ring.NeighboursAt(k, fullMesh, view) {
+						require.True(t, view[j], "neighbour outside the view")
+						got = append(got, ring.ID(j))
+					}
+					slices.Sort(got)
+					want := alone.Neighbours(ring.ID(k), fullMesh)
+					if len(want) == 0 {
+						want = nil
+					}
+					require.Equal(t, want, got, "n=%d keep=%.1f member %d fullMesh %d", n, keep, k, fullMesh)
+				}
+			}
+		}
+	}
+}

@@ -90,13 +90,20 @@ func (w *World) replicasAgree() bool {
 // seed except WallSeconds, EventsPerSecond and PeakHeapBytes, which are
 // measured on the host (HostFields lists them) and differ between runs.
 type Summary struct {
-	Scenario              string  `json:"scenario"`
-	Seed                  uint64  `json:"seed"`
-	Profile               string  `json:"profile"`
-	Members               int     `json:"members"`
-	MembersCreated        int     `json:"members_created"`
-	LiveMembersAtEnd      int     `json:"live_members_at_end"`
-	PeerView              int     `json:"peer_view"` // 0: every live member
+	Scenario         string `json:"scenario"`
+	Seed             uint64 `json:"seed"`
+	Profile          string `json:"profile"`
+	Members          int    `json:"members"`
+	MembersCreated   int    `json:"members_created"`
+	LiveMembersAtEnd int    `json:"live_members_at_end"`
+	// PushPeersMean is the mean number of peers live members' gossip
+	// rounds push to at the end: every live peer up to the full-mesh
+	// bound, else the overlay neighbours.
+	PushPeersMean float64 `json:"push_peers_mean"`
+	// AntiEntropyPeers: "all live" when members are handed every live
+	// member, as production's are; "overlay" beyond 256 members, when
+	// they are handed only their overlay neighbours (sim/peers.go).
+	AntiEntropyPeers      string  `json:"anti_entropy_peers"`
 	VirtualSeconds        float64 `json:"virtual_seconds"`
 	Events                uint64  `json:"events"`
 	Writes                int     `json:"writes"`
@@ -165,8 +172,19 @@ func (w *World) Summary() Summary {
 		ProtocolErrors:           w.met.syncErrors,
 		DurableWrites:            w.nw.writes,
 	}
-	if w.partial {
-		s.PeerView = w.peerView
+	s.AntiEntropyPeers = "all live"
+	if w.ring != nil {
+		s.AntiEntropyPeers = "overlay"
+	}
+	var targets, live int
+	for _, m := range w.members {
+		if m.alive {
+			targets += len(m.sync.Targets())
+			live++
+		}
+	}
+	if live > 0 {
+		s.PushPeersMean = float64(targets) / float64(live)
 	}
 	if w.met.memberSecs > 0 {
 		s.AntiEntropyBytesPerMemberPerSecond = float64(w.met.bytesTotal) / w.met.memberSecs

@@ -4,39 +4,33 @@ import (
 	"slices"
 
 	"github.com/lattice-federation/lattice/crdt"
+	"github.com/lattice-federation/lattice/gossip"
 )
 
-// Anti-entropy peer views.
+// Anti-entropy peers.
 //
-// Production hands gossip.Sync every live member (gossip.Node.refreshPeers).
-// The simulator does the same up to fullViewLimit members (or PeerView, when
-// set larger). Beyond that it gives each member a random partial view of
-// PeerView (default DefaultPeerView) live members, kept symmetric (if a has
-// b, b has a, up to 2*PeerView entries) and refilled from the SWIM view as
-// members die or leave. Why: Sync's round shuffles the whole peer list and
-// asks the replica for a delta for each peer until Fanout have one, and the
-// replica keeps an acknowledgement per peer, so a full view costs O(N) time
-// per round and O(N) memory per member: O(N^2) in all, which at 10,000
-// members is 10^8 acknowledgement entries. The epidemic over a random
-// regular graph of degree >= 32 spreads in the same O(log N) rounds, but the
-// figures beyond fullViewLimit are for this partial-view variant, which is
-// not what the production node does; BENCHMARKS.md says so.
+// Production hands gossip.Sync every live member (gossip.Node.refreshPeers);
+// Sync pushes to all of them up to SyncConfig.FullMesh, and beyond to its
+// overlay neighbours (gossip.Ring), while repairs pick among all live
+// members. The simulator does exactly that up to fullViewLimit members.
+//
+// Beyond, it cannot: a full live set costs each member O(N) memory (Sync's
+// list, the replica's acknowledgement per peer), O(N^2) in all, 10^8
+// entries at 10,000 members. So there each member is handed only its
+// overlay neighbours, computed by the same gossip.Ring code over the
+// member's own SWIM view (a Ring of every member the run may have, read
+// through the view: Ring.NeighboursAt), and Sync is told to push to all it
+// is given. The gossip rounds then push to exactly the peers production's
+// would. What differs: repairs pick their partner among the neighbours,
+// not among all live members, and tombstone collection waits for the
+// neighbours only (no scale scenario deletes). BENCHMARKS.md says so.
 
 // viewChanged notes that member j's SWIM view gained or lost t.
 func (w *World) viewChanged(j, t int32, added bool) {
 	if m := w.members[j]; m.ctl != nil {
 		m.ctl.viewChanged(w, t, added)
 	}
-	if !w.partial {
-		w.markPeersDirty(j)
-		return
-	}
-	if !added && slices.Contains(w.members[j].peers, t) {
-		w.markPeersDirty(j)
-	}
-	if added && len(w.members[j].peers) < w.peerView {
-		w.markPeersDirty(j)
-	}
+	w.markPeersDirty(j)
 }
 
 func (w *World) markPeersDirty(j int32) {
@@ -58,10 +52,12 @@ func (w *World) flushPeers() {
 		if !m.alive {
 			continue
 		}
-		if w.partial {
-			w.refillPartial(m)
+		m.peers = m.peers[:0]
+		if w.ring != nil {
+			for _, k := range w.ring.NeighboursAt(int(w.ringIdx[j]), w.fullMesh, memberView{w, j}) {
+				m.peers = append(m.peers, w.ringMember[k])
+			}
 		} else {
-			m.peers = m.peers[:0]
 			w.sw.views[j].each(func(p int32) {
 				if p != j {
 					m.peers = append(m.peers, p)
@@ -84,32 +80,35 @@ func (w *World) flushPeers() {
 	w.dirtyPeers = w.dirtyPeers[:0]
 }
 
-// refillPartial drops peers no longer in m's view and tops the partial
-// view up with random members of the view that have room.
-func (w *World) refillPartial(m *member) {
-	v := w.sw.views[m.idx]
-	m.peers = slices.DeleteFunc(m.peers, func(p int32) bool { return !v.has(p) })
-	for tries := 0; len(m.peers) < w.peerView && tries < 4*w.peerView; tries++ {
-		c := w.randomInView(m.idx, -1)
-		if c < 0 {
-			break
-		}
-		o := w.members[c]
-		if slices.Contains(m.peers, c) || !o.alive || len(o.peers) >= 2*w.peerView {
-			continue
-		}
-		m.peers = append(m.peers, c)
-		if !slices.Contains(o.peers, m.idx) {
-			o.peers = append(o.peers, m.idx)
-			w.markPeersDirty(c)
-		}
-		// Being contacted tells c that m is alive (as a push-pull on
-		// connect does); otherwise c would drop a joiner it has not yet
-		// heard of from its list at once, and the link would be one-way.
-		if !w.sw.views[c].has(m.idx) {
-			w.sw.views[c].set(m.idx)
-			w.viewChanged(c, m.idx, true)
-		}
+// memberView is member j's SWIM view as a gossip.RingView.
+type memberView struct {
+	w *World
+	j int32
+}
+
+func (v memberView) Has(k int) bool {
+	i := v.w.ringMember[k]
+	return int(i) < len(v.w.members) && v.w.sw.views[v.j].has(i)
+}
+
+func (v memberView) Len() int { return v.w.sw.views[v.j].count() }
+
+// placeOnRing builds the ring of every member the run may have (capacity
+// of them), beyond fullViewLimit.
+func (w *World) placeOnRing(capacity int) {
+	ids := make([]crdt.ReplicaID, capacity)
+	index := make(map[crdt.ReplicaID]int32, capacity)
+	for i := range ids {
+		ids[i] = memberID(int32(i))
+		index[ids[i]] = int32(i)
 	}
-	slices.Sort(m.peers)
+	w.ring = gossip.NewRing(ids)
+	w.ringIdx = make([]int32, capacity)
+	w.ringMember = make([]int32, capacity)
+	for k := range capacity {
+		i := index[w.ring.ID(k)]
+		w.ringIdx[i], w.ringMember[k] = int32(k), i
+	}
+	w.fullMesh = w.syncCfg.FullMesh
+	w.syncCfg.FullMesh = capacity // Sync pushes to all the neighbours it is given
 }

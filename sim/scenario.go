@@ -48,9 +48,6 @@ type Scenario struct {
 	Seed uint64 `yaml:"seed"`
 	// Profile selects memberlist's and anti-entropy's timing: lan or wan.
 	Profile string `yaml:"profile"`
-	// PeerView bounds the anti-entropy peers each member is given (see
-	// DefaultPeerView); 0 picks the default.
-	PeerView int `yaml:"peer_view"`
 	// Sync overrides the profile's anti-entropy timing (gossip.SyncConfig).
 	Sync     SyncOverrides `yaml:"sync"`
 	Topology Topology      `yaml:"topology"`
@@ -68,6 +65,9 @@ type SyncOverrides struct {
 	Interval       time.Duration `yaml:"interval"`
 	RepairInterval time.Duration `yaml:"repair_interval"`
 	AckTimeout     time.Duration `yaml:"ack_timeout"`
+	// FullMesh: up to this many live peers a member pushes to any of
+	// them, beyond only to its overlay neighbours (gossip.Ring).
+	FullMesh int `yaml:"full_mesh"`
 }
 
 // apply returns c with the overrides set.
@@ -83,6 +83,9 @@ func (o SyncOverrides) apply(c gossip.SyncConfig) gossip.SyncConfig {
 	}
 	if o.AckTimeout != 0 {
 		c.AckTimeout = o.AckTimeout
+	}
+	if o.FullMesh != 0 {
+		c.FullMesh = o.FullMesh
 	}
 	return c
 }
@@ -305,12 +308,10 @@ type DeploySpec struct {
 	ControllerInterval time.Duration `yaml:"controller_interval"`
 }
 
-// DefaultPeerView is the anti-entropy peer view: every live member up to
-// fullViewLimit members, a random partial view of this size beyond.
-const (
-	fullViewLimit   = 256
-	DefaultPeerView = 32
-)
+// fullViewLimit: up to this many members each member's Sync is handed
+// every live member, as production's is; beyond, only its overlay
+// neighbours (peers.go says why).
+const fullViewLimit = 256
 
 // Overrides are the CLI's adjustments to a scenario (zero: keep).
 type Overrides struct {
@@ -469,8 +470,6 @@ func (sc *Scenario) Validate() error {
 		return fmt.Errorf("duration %s: want more than 0 and at most %s", sc.Duration, MaxDuration)
 	case sc.Profile != "lan" && sc.Profile != "wan":
 		return fmt.Errorf("profile %q: want lan or wan", sc.Profile)
-	case sc.PeerView < 0 || sc.PeerView > MaxMembers:
-		return fmt.Errorf("peer_view %d: want 0 (default) to %d", sc.PeerView, MaxMembers)
 	case sc.SampleInterval < 10*time.Millisecond || sc.SampleInterval > time.Hour:
 		return fmt.Errorf("sample_interval %s: want 10ms to 1h", sc.SampleInterval)
 	case len(sc.Topology.Regions) > maxRegions:
@@ -480,9 +479,9 @@ func (sc *Scenario) Validate() error {
 	}
 	o := sc.Sync
 	if o.Fanout < 0 || o.Fanout > 64 || o.Interval < 0 || o.Interval > time.Minute || o.RepairInterval < 0 ||
-		o.RepairInterval > time.Hour || o.AckTimeout < 0 || o.AckTimeout > time.Hour ||
+		o.RepairInterval > time.Hour || o.AckTimeout < 0 || o.AckTimeout > time.Hour || o.FullMesh < 0 || o.FullMesh > MaxMembers ||
 		(o.Interval != 0 && o.Interval < time.Millisecond) || (o.RepairInterval != 0 && o.RepairInterval < 10*time.Millisecond) {
-		return fmt.Errorf("sync %+v: want fanout 0-64, interval 0 or 1ms-1m, repair_interval 0 or 10ms-1h, ack_timeout 0-1h", o)
+		return fmt.Errorf("sync %+v: want fanout 0-64, interval 0 or 1ms-1m, repair_interval 0 or 10ms-1h, ack_timeout 0-1h, full_mesh 0-%d", o, MaxMembers)
 	}
 	regions := map[string]bool{}
 	for _, r := range sc.Topology.Regions {

@@ -362,12 +362,6 @@ func (w *World) rejoin() {
 			w.eng.Schedule(w.eng.now+w.disseminationDelay(), evViewUpdate, -1, packView(opMerge, s))
 		}
 	}
-	// Periodic clean-up of partial peer views (see peers.go).
-	for j, m := range w.members {
-		if m.alive && w.partial {
-			w.markPeersDirty(int32(j))
-		}
-	}
 }
 
 // joinView gives member i (joining or restarting) the view of its side, as

@@ -32,8 +32,13 @@ type World struct {
 	ids        *crdt.IDTable
 	lim        crdt.Limits
 	aliveCount int
-	partial    bool
-	peerView   int
+	// Beyond fullViewLimit members: the ring every member's overlay
+	// neighbours are read from, member index <-> ring index, and the
+	// overlay's full-mesh bound (peers.go).
+	ring       *gossip.Ring
+	ringIdx    []int32
+	ringMember []int32
+	fullMesh   int
 	dirtyPeers []int32
 	regions    map[string]int
 
@@ -113,11 +118,9 @@ func NewWorld(sc *Scenario) (*World, error) {
 		w.pre.spinFor = spinFor
 	}
 	w.nw = newNetwork(sc.Topology, w.regions, capacity)
-	w.peerView = sc.PeerView
-	if w.peerView == 0 && capacity > fullViewLimit {
-		w.peerView = DefaultPeerView
+	if capacity > fullViewLimit {
+		w.placeOnRing(capacity)
 	}
-	w.partial = w.peerView > 0 && w.peerView < capacity-1
 	for k := range sc.Workload.Keys {
 		key, err := crdt.MakeKey("sim.lattice.dev", "SimObject", "default", "obj-"+strconv.Itoa(k))
 		if err != nil {
