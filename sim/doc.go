@@ -35,9 +35,11 @@
 // measured distribution (Latency.Quantiles) rather than a log-normal.
 // Package sim/validate runs the same workload on real QUIC members and
 // compares.
-// Beyond 256 members each member's
-// anti-entropy peers are a random partial view (peers.go says why), where
-// production hands Sync every live member.
+// Members push to the overlay
+// neighbours gossip.Ring gives over their own view, as production's nodes
+// do beyond SyncConfig.FullMesh live peers; beyond 256 members they are
+// handed only those neighbours rather than every live member (peers.go
+// says why and what that changes).
 //
 // Determinism: the simulation is one goroutine (other cores only encode
 // and decode messages in flight, pure functions of the prepared message:
@@ -54,7 +56,7 @@
 //
 // Files: engine.go (event queue), world.go (setup, dispatch, workload),
 // member.go (a member's cores, message passing), predecode.go (encoding
-// and decoding ahead of delivery), peers.go (anti-entropy peer views), network.go,
+// and decoding ahead of delivery), peers.go (anti-entropy peers), network.go,
 // swim.go, actions.go (faults and churn), fed.go (federation controller
 // loop), metrics.go, output.go, svg.go, scenario.go, runner.go.
 package sim
