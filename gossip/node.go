@@ -194,6 +194,7 @@ type Node struct {
 	mu        sync.Mutex
 	addrs     map[crdt.ReplicaID]string    // live peers' addresses
 	view      map[crdt.ReplicaID]string    // membership view (self included): address
+	pushPeers []crdt.ReplicaID             // Sync's push targets, as of the last refresh
 	since     map[crdt.ReplicaID]time.Time // when each member last entered the view
 	bindings  map[crdt.ReplicaID]string    // replica ID → DID, first seen
 	rejoining bool
@@ -339,6 +340,15 @@ func (n *Node) Members() []crdt.ReplicaID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return slices.Sorted(maps.Keys(n.view))
+}
+
+// PushPeers returns the peers anti-entropy rounds push to (sorted): every
+// live peer up to SyncConfig.FullMesh of them, else the overlay
+// neighbours (Ring).
+func (n *Node) PushPeers() []crdt.ReplicaID {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.pushPeers)
 }
 
 // LiveSince returns when each member in the view last entered it.
@@ -491,9 +501,13 @@ func (n *Node) refreshPeers() {
 	live := slices.Sorted(maps.Keys(addrs))
 	if !slices.Equal(live, n.sync.Peers()) {
 		n.sync.SetPeers(live)
-		n.log.Info("live peers changed", "peers", len(live), "push_peers", len(n.sync.targets))
+		push := n.sync.Targets()
+		n.mu.Lock()
+		n.pushPeers = push
+		n.mu.Unlock()
+		n.log.Info("live peers changed", "peers", len(live), "push_peers", len(push))
 		n.metrics.Peers.Set(float64(len(live)))
-		n.metrics.PushPeers.Set(float64(len(n.sync.targets)))
+		n.metrics.PushPeers.Set(float64(len(push)))
 	}
 	if n.storePeers != nil && slices.Equal(live, n.storePeers) {
 		return

@@ -2,6 +2,7 @@ package gossip
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -102,4 +103,85 @@ func TestMembershipStreamsAreCounted(t *testing.T) {
 	// Both sent a state naming at least one member by its DID.
 	require.Greater(t, bytes(c.nodes[0], "out"), 100.0)
 	require.Greater(t, bytes(c.nodes[1], "out"), 100.0)
+}
+
+// deltaRecorder records, once armed, who each anti-entropy delta frame
+// went to from whom.
+type deltaRecorder struct {
+	mu    sync.Mutex
+	armed bool
+	sent  map[[2]crdt.ReplicaID]int // from, to → deltas
+	bad   []string
+}
+
+func (r *deltaRecorder) Sent(to crdt.ReplicaID, frame []byte, _ time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.armed {
+		return
+	}
+	m, err := DecodeFrame(frame, crdt.DefaultLimits())
+	if err != nil {
+		r.bad = append(r.bad, err.Error())
+		return
+	}
+	if d, ok := m.(*crdt.DeltaMsg); ok {
+		r.sent[[2]crdt.ReplicaID{d.From, to}]++
+	}
+}
+
+func (r *deltaRecorder) Arrived(crdt.ReplicaID, []byte, time.Time) {}
+
+// Real members beyond FullMesh push only to their overlay neighbours (the
+// same on every member, computed alone), and still converge: here ten
+// QUIC members with FullMesh 3.
+func TestMembersBeyondFullMeshPushOverTheOverlay(t *testing.T) {
+	const n, fullMesh = 10, 3
+	rec := &deltaRecorder{sent: map[[2]crdt.ReplicaID]int{}}
+	c := startClusterWith(t, n, func(cfg *Config) {
+		cfg.Transit = rec
+		cfg.Sync.FullMesh = fullMesh
+	})
+	c.waitMembers(n, slowdown*20*time.Second)
+	var ids []crdt.ReplicaID
+	for _, node := range c.nodes {
+		ids = append(ids, node.ID())
+	}
+	ring := NewRing(ids)
+	want := map[crdt.ReplicaID][]crdt.ReplicaID{}
+	for _, id := range ids {
+		want[id] = ring.Neighbours(id, fullMesh)
+		require.Less(t, len(want[id]), n-1, "the overlay should leave some members out")
+	}
+	require.Eventually(t, func() bool {
+		for _, node := range c.nodes {
+			if !slices.Equal(node.PushPeers(), want[node.ID()]) {
+				return false
+			}
+			if testutil.ToFloat64(node.Metrics().PushPeers) != float64(len(want[node.ID()])) {
+				return false
+			}
+		}
+		return true
+	}, slowdown*10*time.Second, 20*time.Millisecond, "every member's push peers should be its overlay neighbours")
+	rec.mu.Lock()
+	rec.armed = true
+	rec.mu.Unlock()
+
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 100 {
+		putRandom(t, rng, c.st[rng.IntN(n)], i)
+	}
+	require.Eventually(t, func() bool { return converged(t, c.st) }, slowdown*30*time.Second, 100*time.Millisecond)
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	require.Empty(t, rec.bad)
+	total := 0
+	for pair, count := range rec.sent {
+		require.Contains(t, want[pair[0]], pair[1], "%s pushed %d deltas to %s, outside its overlay %v; push peers now %v",
+			pair[0], count, pair[1], want[pair[0]], c.nodes[slices.Index(ids, pair[0])].PushPeers())
+		total += count
+	}
+	require.Positive(t, total)
+	t.Logf("%d deltas over %d overlay links", total, len(rec.sent))
 }
