@@ -141,6 +141,11 @@ func TestMembersBeyondFullMeshPushOverTheOverlay(t *testing.T) {
 	c := startClusterWith(t, n, func(cfg *Config) {
 		cfg.Transit = rec
 		cfg.Sync.FullMesh = fullMesh
+		// Tolerant failure detection: a member wrongly suspected under
+		// the race detector's load changes the overlay for a while.
+		cfg.Memberlist.ProbeInterval = time.Second
+		cfg.Memberlist.ProbeTimeout = time.Second
+		cfg.Memberlist.SuspicionMult = 6
 	})
 	c.waitMembers(n, slowdown*20*time.Second)
 	var ids []crdt.ReplicaID
@@ -169,21 +174,50 @@ func TestMembersBeyondFullMeshPushOverTheOverlay(t *testing.T) {
 	rec.mu.Lock()
 	rec.armed = true
 	rec.mu.Unlock()
+	// A member whose view changes meanwhile (a false suspicion) rightly
+	// pushes over another overlay: watch for it.
+	var unstableMu sync.Mutex
+	unstable := map[crdt.ReplicaID]bool{}
+	stop := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			for _, node := range c.nodes {
+				if !slices.Equal(node.PushPeers(), want[node.ID()]) {
+					unstableMu.Lock()
+					unstable[node.ID()] = true
+					unstableMu.Unlock()
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
 
 	rng := rand.New(rand.NewPCG(7, 8))
 	for i := range 100 {
 		putRandom(t, rng, c.st[rng.IntN(n)], i)
 	}
 	require.Eventually(t, func() bool { return converged(t, c.st) }, slowdown*30*time.Second, 100*time.Millisecond)
+	close(stop)
+	<-watched
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	require.Empty(t, rec.bad)
+	require.LessOrEqual(t, len(unstable), n/4, "too many members' views changed during the test: %v", unstable)
 	total := 0
 	for pair, count := range rec.sent {
-		require.Contains(t, want[pair[0]], pair[1], "%s pushed %d deltas to %s, outside its overlay %v; push peers now %v",
-			pair[0], count, pair[1], want[pair[0]], c.nodes[slices.Index(ids, pair[0])].PushPeers())
+		if unstable[pair[0]] {
+			continue
+		}
+		require.Contains(t, want[pair[0]], pair[1], "%s pushed %d deltas to %s, outside its overlay %v",
+			pair[0], count, pair[1], want[pair[0]])
 		total += count
 	}
 	require.Positive(t, total)
-	t.Logf("%d deltas over %d overlay links", total, len(rec.sent))
+	t.Logf("%d deltas over overlay links checked (%d members' views changed meanwhile)", total, len(unstable))
 }
