@@ -166,6 +166,29 @@ type peerState struct {
 	ack      uint64 // the highest of our sequence numbers it acknowledged
 	reported bool   // rep holds a report it sent
 	rep      peerReport
+	stab     stability
+}
+
+// stability is CollectGarbage's memory of one live member (a peer, or the
+// replica itself): a checkpoint of the member's own counter and clock from
+// one collection, and the clock bound the last checkpoint every live
+// member had caught up with gave. Each live writer w bounds its future
+// writes by the clock of any report of its: writes before that report are
+// numbered up to the report's counter, writes after it are stamped above
+// its clock. Once every live member reports having w's writes up to a
+// report's counter, no write of w stamped below that report's clock can
+// still be in flight to anyone. The latest report of w need not be the
+// one: with the push overlay most reports reach a member only through
+// occasional repairs, so they lag each other, and w's newest counter is
+// seldom known to everyone. An older report every member has caught up
+// with bounds as well, and the bound advances one checkpoint per
+// collection that finds the last one covered.
+type stability struct {
+	ckptSeq   uint64
+	ckptClock Timestamp
+	ckptSet   bool
+	bound     Timestamp
+	bounded   bool
 }
 
 // repairSession is the initiator's memory of one repair. Contexts are
@@ -210,6 +233,8 @@ type Replica struct {
 	livePeers []*peerState
 	// pushOnly: SetPushPeers narrowed pruning to the push peers.
 	pushOnly bool
+	// selfStab is CollectGarbage's stability memory of this replica.
+	selfStab stability
 	// lastID and lastPeer cache peer's previous lookup: handling one
 	// message looks its sender up several times.
 	lastID      ReplicaID
@@ -547,12 +572,26 @@ func (r *Replica) Buffer() []*BufferEntry { return r.buf }
 // and whose reports gate tombstone collection. A removed peer stops holding
 // either back.
 func (r *Replica) SetPeers(live []ReplicaID) Update {
+	joined := false
+	for _, p := range live {
+		if ps := r.knownPeer(p); p != r.id && (ps == nil || !ps.live) {
+			joined = true
+		}
+	}
 	for _, ps := range r.peers {
 		ps.live = false
 	}
 	for _, p := range live {
 		if p != r.id {
 			r.peer(p).live = true
+		}
+	}
+	if joined {
+		// Stability bounds were checked against the members live then; a
+		// new member may lack the writes they cover.
+		r.selfStab = stability{}
+		for _, ps := range r.peers {
+			ps.stab = stability{}
 		}
 	}
 	maps.DeleteFunc(r.peers, func(_ ReplicaID, ps *peerState) bool { return !ps.live })
@@ -1253,18 +1292,22 @@ func (r *Replica) Step(m Message) (Update, Message, error) {
 // CollectGarbage drops tombstones that are causally stable among this
 // replica and its live peers (SetPeers): every live member has seen the
 // delete, and no live member can still produce or deliver a write older
-// than it. Each live writer w bounds its future writes by the durable clock
-// it last reported, valid once every live member has all of w's writes up
-// to that report.
+// than it. Each live writer w bounds its future writes by the durable
+// clock of a report of its, valid once every live member has all of w's
+// writes up to that report (stability says which report).
 func (r *Replica) CollectGarbage() Update {
 	u := &Update{}
 	if len(r.tombs) == 0 {
 		return *u
 	}
-	live := make([]ReplicaID, 0, len(r.peers)+1)
-	vvs := map[ReplicaID]VersionVector{r.id: r.ctx.VV}
-	clocks := map[ReplicaID]Timestamp{r.id: r.reportedClock()}
-	live = append(live, r.id)
+	type member struct {
+		id    ReplicaID
+		vv    VersionVector
+		clock Timestamp
+		stab  *stability
+	}
+	live := make([]member, 0, len(r.peers)+1)
+	live = append(live, member{r.id, r.ctx.VV, r.reportedClock(), &r.selfStab})
 	for p, ps := range r.peers {
 		if !ps.live {
 			continue
@@ -1272,26 +1315,43 @@ func (r *Replica) CollectGarbage() Update {
 		if !ps.reported {
 			return *u // a live peer we know nothing about holds GC back
 		}
-		live = append(live, p)
-		vvs[p], clocks[p] = ps.rep.vv, ps.rep.clock
+		live = append(live, member{p, ps.rep.vv, ps.rep.clock, &ps.stab})
 	}
 	var safe Timestamp = ^Timestamp(0)
+	bounded := true
 	for _, w := range live {
+		st := w.stab
+		if !st.ckptSet {
+			st.ckptSeq, st.ckptClock, st.ckptSet = w.vv.Get(w.id), w.clock, true
+		}
+		covered := true
 		for _, m := range live {
-			if vvs[m].Get(w) < vvs[w].Get(w) {
-				return *u
+			if m.vv.Get(w.id) < st.ckptSeq {
+				covered = false
+				break
 			}
 		}
-		if clocks[w] < safe {
-			safe = clocks[w]
+		if covered {
+			// The checkpoint bounds w's writes in flight; the next one
+			// is w's report now.
+			st.bound, st.bounded = st.ckptClock, true
+			st.ckptSeq, st.ckptClock = w.vv.Get(w.id), w.clock
 		}
+		if !st.bounded {
+			bounded = false
+			continue
+		}
+		safe = min(safe, st.bound)
+	}
+	if !bounded {
+		return *u
 	}
 	stable := func(s Stamp) bool {
 		if s.Time >= safe {
 			return false
 		}
 		for _, m := range live {
-			if !vvs[m].Covers(s.Dot()) {
+			if !m.vv.Covers(s.Dot()) {
 				return false
 			}
 		}

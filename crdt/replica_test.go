@@ -477,6 +477,81 @@ func TestTombstoneCollectionWaitsForEveryLivePeer(t *testing.T) {
 	}
 }
 
+// With the push overlay, a member hears most peers' reports only through
+// occasional repairs, so reports lag each other: a writer's newest counter
+// is seldom in everyone's report. Collection must still progress, bounded
+// by older reports everyone has caught up with (stability), and must
+// still wait for a member that has not seen the delete.
+func TestTombstoneCollectionProgressesWithLaggingReports(t *testing.T) {
+	tn := newTestNet(t, 11, 3, nil)
+	a, b, c := tn.reps[0], tn.reps[1], tn.reps[2]
+	spreadAll := func() {
+		for i := range tn.reps {
+			for j := range tn.reps {
+				if i != j {
+					tn.gossip(i, j)
+				}
+			}
+		}
+		tn.drain()
+	}
+	key := testKeys[1]
+	_, err := a.Put(key, []byte(`{"x":1}`), PutOptions{})
+	require.NoError(t, err)
+	spreadAll()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Delete(key, 0)
+	require.NoError(t, err)
+	spreadAll()
+	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+	tn.exchangeReports()
+
+	// b, a's push peer, keeps writing: its reports to a are always newer
+	// than c's, which reach a a round late.
+	collected := false
+	for round := range 4 {
+		_, err := b.Put(testKeys[2], []byte(fmt.Sprintf(`{"round":%d}`, round)), PutOptions{})
+		require.NoError(t, err)
+		tn.vt.now = tn.vt.now.Add(time.Second)
+		tn.gossip(1, 2) // b's write reaches c
+		tn.drain()
+		tn.send(0, c.Ack(0)) // c's report, with b's write
+		tn.drain()
+		_, err = b.Put(testKeys[3], []byte(fmt.Sprintf(`{"round":%d}`, round)), PutOptions{})
+		require.NoError(t, err)
+		tn.gossip(1, 0) // b's newer writes and report reach a; c lags
+		tn.drain()
+		tn.send(0, b.Ack(0))
+		tn.drain()
+		require.Less(t, c.Context().VV.Get(b.ID()), b.Context().VV.Get(b.ID()), "c should lag b's newest write")
+		a.CollectGarbage()
+		if _, _, held := a.Get(key); !held {
+			collected = true
+			t.Logf("collected in round %d", round)
+			break
+		}
+	}
+	require.True(t, collected, "tombstone never collected: lagging reports stall collection")
+
+	// And a delete c has not seen is held back however reports lag.
+	other := Key("apps/Deployment/default/db")
+	_, err = a.Put(other, []byte(`{"y":1}`), PutOptions{})
+	require.NoError(t, err)
+	spreadAll()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Delete(other, 0)
+	require.NoError(t, err)
+	tn.gossip(0, 1) // c never hears of the delete
+	tn.drain()
+	for range 4 {
+		tn.vt.now = tn.vt.now.Add(5 * time.Second)
+		tn.exchangeReports()
+		a.CollectGarbage()
+		_, _, held := a.Get(other)
+		require.True(t, held, "tombstone collected although a live peer has not seen it")
+	}
+}
+
 // randomDocs returns three versions of one key written by three replicas
 // with skewed clocks: random edits, deletes and generation bumps.
 func randomDocs(t *testing.T, seed uint64) []*Document {
