@@ -568,14 +568,18 @@ func (r *Replica) pruneBuffer(u *Update) {
 // by the replica.
 func (r *Replica) Buffer() []*BufferEntry { return r.buf }
 
-// SetPeers sets the live peers whose acknowledgements gate buffer pruning
-// and whose reports gate tombstone collection. A removed peer stops holding
+// SetPeers sets the live peers whose reports gate tombstone collection
+// and whose acknowledgements gate buffer pruning (only the push peers'
+// among them, once SetPushPeers narrowed it). A removed peer stops holding
 // either back.
 func (r *Replica) SetPeers(live []ReplicaID) Update {
 	joined := false
 	for _, p := range live {
 		if ps := r.knownPeer(p); p != r.id && (ps == nil || !ps.live) {
 			joined = true
+			// A peer new to the live set holds pruning back until
+			// SetPushPeers says whether it is pushed to.
+			r.peer(p).push = r.pushOnly
 		}
 	}
 	for _, ps := range r.peers {
@@ -605,10 +609,11 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 // peers anti-entropy pushes deltas to (gossip's overlay neighbours, in a
 // federation too large to push to everyone); nil widens it back to every
 // live peer. Call it after SetPeers, which keeps the marks of the peers
-// that stay live. A peer pushed to only is never asked for a delta, so
-// its acknowledgement would hold the buffer at its size bounds: it
-// catches up by digest repair if it becomes a push peer later
-// (ErrNeedRepair). Tombstone collection still waits for every live peer.
+// that stay live and counts new ones as push peers meanwhile. A live peer
+// not pushed to is never asked for a delta, so its acknowledgement would
+// hold the buffer until the size bounds dropped it: it catches up by
+// digest repair if it becomes a push peer later (ErrNeedRepair).
+// Tombstone collection still waits for every live peer's report.
 func (r *Replica) SetPushPeers(push []ReplicaID) Update {
 	r.pushOnly = push != nil
 	for _, ps := range r.peers {
@@ -1413,6 +1418,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 	}
 	r.buf = buf
 	r.digest = digestCache{} // the documents were added behind its back
+	r.pushOnly = false // until the driver narrows pruning again
 	r.seq, r.bufFloor, r.ctx = meta.Seq, meta.BufFloor, meta.Context.Clone()
 	r.clock.Restore(meta.Clock)
 	r.reportClock = meta.Clock

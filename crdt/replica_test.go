@@ -787,12 +787,14 @@ func TestPushPeersAloneHoldTheBuffer(t *testing.T) {
 	require.Empty(t, r.Buffer(), "d is not pushed to: its acknowledgement must not hold the buffer")
 
 	// SetPeers keeps the marks of peers that stay live; a new live peer
-	// is not a push peer until SetPushPeers says so.
+	// holds the buffer until SetPushPeers says whether it is pushed to.
 	r.SetPeers([]ReplicaID{"b", "c", "d", "e"})
 	_, err := r.Put("g/K/ns/o2", []byte(`{"kind":"K"}`), PutOptions{})
 	require.NoError(t, err)
 	r.HandleAck(&AckMsg{From: "b", Seq: 3})
 	r.HandleAck(&AckMsg{From: "c", Seq: 3})
+	require.Len(t, r.Buffer(), 1, "e, new, should hold the buffer until SetPushPeers")
+	r.SetPushPeers([]ReplicaID{"b", "c"})
 	require.Empty(t, r.Buffer(), "neither d nor e is a push peer")
 
 	// d becomes a push peer: it acknowledged nothing the buffer still

@@ -152,13 +152,16 @@ func (r *Ring) Neighbours(self crdt.ReplicaID, fullMesh int) []crdt.ReplicaID {
 }
 
 // NeighboursAt returns the ring indices of member i's neighbours (sorted,
-// distinct) on the ring of the members in admits (nil: all of them), which
-// must admit i: the same as Neighbours on a ring built of those members
-// alone.
+// distinct) on the ring of the members in admits (nil: all of them): the
+// same as Neighbours on a ring built of those members alone. It returns
+// nil when in does not admit i.
 func (r *Ring) NeighboursAt(i int, fullMesh int, in RingView) []int {
+	if i < 0 || i >= len(r.m) || in != nil && !in.Has(i) {
+		return nil
+	}
 	v := ringView{r: r, in: in, n: len(r.m)}
 	if in != nil {
-		v.n = in.Len()
+		v.n = max(1, in.Len()) // it admits i at least
 	}
 	if v.n-1 <= fullMesh {
 		out := make([]int, 0, v.n-1)

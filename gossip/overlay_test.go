@@ -246,6 +246,11 @@ func TestOverlayOverAViewIsTheViewsOverlay(t *testing.T) {
 				}
 			}
 			alone := NewRing(ids)
+			for k := range n {
+				if !view[k] {
+					require.Nil(t, ring.NeighboursAt(k, 0, view), "a member outside the view has no neighbours in it")
+				}
+			}
 			for k := range view {
 				for _, fullMesh := range []int{0, 32} {
 					var got []crdt.ReplicaID

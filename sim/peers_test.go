@@ -26,7 +26,11 @@ func TestMembersPushToProductionsOverlayOfTheirView(t *testing.T) {
 			w, err := NewWorld(sc)
 			require.NoError(t, err)
 			w.RunUntil(sc.Duration)
-			fullMesh := gossip.DefaultConfig().Sync.FullMesh
+			fullMesh := w.syncCfg.FullMesh
+			if w.ring != nil {
+				fullMesh = w.fullMesh // Sync's own is lifted (peers.go)
+			}
+			require.Equal(t, gossip.DefaultConfig().Sync.FullMesh, fullMesh)
 			checked := 0
 			for i, m := range w.members {
 				if !m.alive {
