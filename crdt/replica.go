@@ -1418,7 +1418,7 @@ func (r *Replica) Restore(meta Meta, docs map[Key]RestoredDoc, buf []*BufferEntr
 	}
 	r.buf = buf
 	r.digest = digestCache{} // the documents were added behind its back
-	r.pushOnly = false // until the driver narrows pruning again
+	r.pushOnly = false       // until the driver narrows pruning again
 	r.seq, r.bufFloor, r.ctx = meta.Seq, meta.BufFloor, meta.Context.Clone()
 	r.clock.Restore(meta.Clock)
 	r.reportClock = meta.Clock
