@@ -40,7 +40,8 @@ type SyncConfig struct {
 	Fanout int
 	// Interval is the gossip round period.
 	Interval time.Duration
-	// RepairInterval is how often a digest repair runs with one random peer.
+	// RepairInterval is how often a digest repair runs with one peer,
+	// each live peer in turn.
 	RepairInterval time.Duration
 	// AckTimeout: a delta unacknowledged this long is presumed lost, and
 	// the peer may be sent deltas again.
@@ -107,8 +108,9 @@ type SyncStats struct {
 // until it acknowledges or AckTimeout passes, which bounds memory and
 // bandwidth spent on it (its deltas stay in the replica's buffer, or are
 // recovered by digest repair once pruned). Every RepairInterval it opens
-// a digest repair with one random peer, and at once with a peer whose
-// buffered deltas were pruned (crdt.ErrNeedRepair).
+// a digest repair with the next live peer of a random cyclic order (each
+// peer in turn), and at once with a peer whose buffered deltas were
+// pruned (crdt.ErrNeedRepair).
 type Sync struct {
 	cfg   SyncConfig
 	r     Replica
@@ -132,6 +134,10 @@ type Sync struct {
 	roundSeq uint64
 	// order is push's scratch copy of targets, shuffled each round.
 	order []crdt.ReplicaID
+	// repairOrder is the peers in the order periodic repairs visit them,
+	// reshuffled each cycle; repairNext is the next one's index.
+	repairOrder []crdt.ReplicaID
+	repairNext  int
 }
 
 type flight struct {
@@ -173,6 +179,9 @@ func (s *Sync) SetPeers(live []crdt.ReplicaID) {
 	if i, ok := slices.BinarySearch(s.peers, self); ok {
 		s.peers = slices.Delete(s.peers, i, i+1)
 	}
+	// A new peer set starts a new repair cycle.
+	s.repairOrder = append(s.repairOrder[:0], s.peers...)
+	s.repairNext = len(s.repairOrder)
 	if len(s.peers) <= s.cfg.FullMesh {
 		s.targets = append(s.targets[:0], s.peers...)
 	} else {
@@ -273,7 +282,7 @@ func (s *Sync) Tick(now time.Time) ([]Envelope, error) {
 	}
 	if !now.Before(s.nextRepair) {
 		s.nextRepair = now.Add(s.cfg.RepairInterval)
-		if p, ok := s.pick(func(p crdt.ReplicaID) bool { _, busy := s.repairing[p]; return !busy }); ok {
+		if p, ok := s.nextRepairPeer(); ok {
 			env, err := s.repair(now, p)
 			if err != nil {
 				return out, err
@@ -352,18 +361,28 @@ func (s *Sync) repair(now time.Time, p crdt.ReplicaID) (Envelope, error) {
 	return Envelope{To: p, Msg: d}, nil
 }
 
-// pick returns a random live peer satisfying ok.
-func (s *Sync) pick(ok func(crdt.ReplicaID) bool) (crdt.ReplicaID, bool) {
-	var cands []crdt.ReplicaID
-	for _, p := range s.peers {
-		if ok(p) {
-			cands = append(cands, p)
+// nextRepairPeer returns the next live peer not being repaired in a
+// random cyclic order of the peers: each is repaired once per len(peers)
+// periodic repairs. Beyond the overlay a member hears a peer's report
+// (which tombstone collection needs from every live member) mostly from
+// repairs: in turn, a member's reports of all its peers are at most
+// len(peers) repair intervals old, where random picks leave the last of
+// them about ln(len(peers)) times longer.
+func (s *Sync) nextRepairPeer() (crdt.ReplicaID, bool) {
+	for range len(s.repairOrder) {
+		if s.repairNext >= len(s.repairOrder) {
+			s.repairNext = 0
+			s.rng.Shuffle(len(s.repairOrder), func(i, j int) {
+				s.repairOrder[i], s.repairOrder[j] = s.repairOrder[j], s.repairOrder[i]
+			})
+		}
+		p := s.repairOrder[s.repairNext]
+		s.repairNext++
+		if _, busy := s.repairing[p]; !busy {
+			return p, true
 		}
 	}
-	if len(cands) == 0 {
-		return "", false
-	}
-	return cands[s.rng.IntN(len(cands))], true
+	return "", false
 }
 
 // Receive handles a message from an authenticated peer (m.Sender() must

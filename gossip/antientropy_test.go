@@ -421,3 +421,32 @@ func TestSyncPushesOverTheOverlayBeyondFullMesh(t *testing.T) {
 	require.Less(t, overlayDeltas*2, meshDeltas, "the overlay should send well under half the full mesh's deltas")
 	require.Positive(t, repairsBeyond, "repairs should pick among all live peers, not only targets")
 }
+
+// Periodic repairs visit the live peers in turn (a random order each
+// cycle), so a member hears every peer's report within one cycle: what
+// tombstone collection waits for beyond the push overlay.
+func TestSyncRepairsEveryPeerInTurn(t *testing.T) {
+	const n = 10
+	cfg := DefaultSyncConfig()
+	cfg.RepairInterval = 100 * time.Millisecond
+	net := newMemNet(t, n, cfg)
+	var to []crdt.ReplicaID
+	net.onSend = func(from crdt.ReplicaID, e Envelope) {
+		if _, ok := e.Msg.(*crdt.DigestMsg); ok && from == net.ids[0] {
+			to = append(to, e.To)
+		}
+	}
+	for range 3*(n-1)*2 + 2 {
+		net.step(cfg.RepairInterval / 2)
+	}
+	require.GreaterOrEqual(t, len(to), 3*(n-1))
+	peers := slices.Clone(net.ids[1:])
+	var orders [][]crdt.ReplicaID
+	for c := range 3 {
+		cycle := slices.Clone(to[c*(n-1) : (c+1)*(n-1)])
+		orders = append(orders, slices.Clone(cycle))
+		slices.Sort(cycle)
+		require.Equal(t, peers, cycle, "cycle %d should repair every peer once", c)
+	}
+	require.False(t, slices.Equal(orders[0], orders[1]) && slices.Equal(orders[1], orders[2]), "the order should be reshuffled each cycle")
+}
