@@ -183,11 +183,17 @@ type peerState struct {
 // seldom known to everyone. An older report every member has caught up
 // with bounds as well, and the bound advances one checkpoint per
 // collection that finds the last one covered.
+//
+// A bound stays valid while every live member has the writes up to the
+// checkpoint that gave it (boundSeq), which each collection checks: a
+// member joining the live set holds collection back only until its report
+// covers them, instead of restarting every member's checkpoints.
 type stability struct {
 	ckptSeq   uint64
 	ckptClock Timestamp
 	ckptSet   bool
 	bound     Timestamp
+	boundSeq  uint64
 	bounded   bool
 }
 
@@ -573,10 +579,8 @@ func (r *Replica) Buffer() []*BufferEntry { return r.buf }
 // among them, once SetPushPeers narrowed it). A removed peer stops holding
 // either back.
 func (r *Replica) SetPeers(live []ReplicaID) Update {
-	joined := false
 	for _, p := range live {
 		if ps := r.knownPeer(p); p != r.id && (ps == nil || !ps.live) {
-			joined = true
 			// A peer new to the live set holds pruning back until
 			// SetPushPeers says whether it is pushed to.
 			r.peer(p).push = r.pushOnly
@@ -588,14 +592,6 @@ func (r *Replica) SetPeers(live []ReplicaID) Update {
 	for _, p := range live {
 		if p != r.id {
 			r.peer(p).live = true
-		}
-	}
-	if joined {
-		// Stability bounds were checked against the members live then; a
-		// new member may lack the writes they cover.
-		r.selfStab = stability{}
-		for _, ps := range r.peers {
-			ps.stab = stability{}
 		}
 	}
 	maps.DeleteFunc(r.peers, func(_ ReplicaID, ps *peerState) bool { return !ps.live })
@@ -733,9 +729,18 @@ func (r *Replica) Ack(seq uint64) *AckMsg {
 // ackBeyond acknowledges seq with a partial report: the entries of this
 // replica's version vector above known's, a context the peer is known to
 // hold (reports are lower bounds merged by maximum, so the peer's report
-// of us loses nothing).
+// of us loses nothing), and always this replica's own counter. A report's
+// clock bounds the writes numbered above its own counter (tombstone
+// collection relies on the pair): the peer may not hold the report known
+// came with (it drops one whose clock is too far ahead, or forgets us when
+// we leave its live set), and must not pair this clock with an older
+// counter of ours.
 func (r *Replica) ackBeyond(seq uint64, known *Context) *AckMsg {
-	return &AckMsg{From: r.id, Seq: seq, VV: r.ctx.VV.above(known.VV), Clock: r.reportedClock()}
+	vv := r.ctx.VV.above(known.VV)
+	if n := r.ctx.VV.Get(r.id); n > 0 {
+		vv.Set(r.id, n)
+	}
+	return &AckMsg{From: r.id, Seq: seq, VV: vv, Clock: r.reportedClock()}
 }
 
 // HandleAck records a peer's acknowledgement and report.
@@ -1322,33 +1327,37 @@ func (r *Replica) CollectGarbage() Update {
 		}
 		live = append(live, member{p, ps.rep.vv, ps.rep.clock, &ps.stab})
 	}
+	// covered: every live member reports having w's writes up to seq.
+	covered := func(w ReplicaID, seq uint64) bool {
+		for _, m := range live {
+			if m.vv.Get(w) < seq {
+				return false
+			}
+		}
+		return true
+	}
 	var safe Timestamp = ^Timestamp(0)
-	bounded := true
+	usable := true
 	for _, w := range live {
 		st := w.stab
 		if !st.ckptSet {
 			st.ckptSeq, st.ckptClock, st.ckptSet = w.vv.Get(w.id), w.clock, true
 		}
-		covered := true
-		for _, m := range live {
-			if m.vv.Get(w.id) < st.ckptSeq {
-				covered = false
-				break
-			}
-		}
-		if covered {
+		if covered(w.id, st.ckptSeq) {
 			// The checkpoint bounds w's writes in flight; the next one
 			// is w's report now.
-			st.bound, st.bounded = st.ckptClock, true
+			st.bound, st.boundSeq, st.bounded = st.ckptClock, st.ckptSeq, true
 			st.ckptSeq, st.ckptClock = w.vv.Get(w.id), w.clock
 		}
-		if !st.bounded {
-			bounded = false
+		// Every live member, a new one too, must have the writes the
+		// bound's checkpoint covered.
+		if !st.bounded || !covered(w.id, st.boundSeq) {
+			usable = false
 			continue
 		}
 		safe = min(safe, st.bound)
 	}
-	if !bounded {
+	if !usable {
 		return *u
 	}
 	stable := func(s Stamp) bool {

@@ -358,7 +358,7 @@ func TestReplicaConvergenceProperty(t *testing.T) {
 // others' version vectors and clocks.
 func (tn *testNet) exchangeReports() {
 	for i, r := range tn.reps {
-		r.SetPeers(tn.ids()) // refreshes the durable clock
+		r.SetPeers(tn.ids())
 		for j := range tn.reps {
 			if i != j {
 				tn.send(j, r.Ack(0))
@@ -550,6 +550,89 @@ func TestTombstoneCollectionProgressesWithLaggingReports(t *testing.T) {
 		_, _, held := a.Get(other)
 		require.True(t, held, "tombstone collected although a live peer has not seen it")
 	}
+}
+
+// A partial acknowledgement (the end of an in-sync repair) still carries
+// the sender's own counter: its clock bounds the writes numbered above that
+// counter, and the peer may not hold the report the omitted entries came
+// with (one dropped for clock drift, or forgotten on leaving the live set).
+func TestPartialAckCarriesOwnCounter(t *testing.T) {
+	w := newTestReplica(t, "did:key:w", nil, nil)
+	for i := range 3 {
+		_, err := w.Put(Key(fmt.Sprintf("g/K/ns/o%d", i)), []byte(`{"kind":"K"}`), PutOptions{})
+		require.NoError(t, err)
+	}
+	known := w.Context() // the peer is known to hold all of it
+	ack := w.ackBeyond(7, known)
+	require.Equal(t, uint64(3), ack.VV.Get(w.ID()), "own counter omitted from a partial report")
+
+	// A peer that forgot w's earlier report pairs the clock with the
+	// right counter.
+	p := newTestReplica(t, "did:key:p", nil, nil)
+	p.SetPeers([]ReplicaID{w.ID()})
+	p.HandleAck(ack)
+	require.Equal(t, uint64(3), p.peers[w.ID()].rep.vv.Get(w.ID()))
+}
+
+// A member joining the live set holds collection back until its report
+// covers what the bounds rest on; it does not restart every member's
+// checkpoints, which under lagging reports and steady joins would stall
+// collection for good.
+func TestTombstoneCollectionSurvivesAJoin(t *testing.T) {
+	tn := newTestNet(t, 12, 4, nil)
+	a, b, c, d := tn.reps[0], tn.reps[1], tn.reps[2], tn.reps[3]
+	a.SetPeers([]ReplicaID{a.ID(), b.ID(), c.ID()}) // d joins later
+	spreadAll := func() {
+		for i := range tn.reps {
+			for j := range tn.reps {
+				if i != j {
+					tn.gossip(i, j)
+				}
+			}
+		}
+		tn.drain()
+	}
+	report := func(from ...*Replica) {
+		for _, r := range from {
+			tn.send(0, r.Ack(0))
+		}
+		tn.drain()
+	}
+	key := testKeys[1]
+	_, err := a.Put(key, []byte(`{"x":1}`), PutOptions{})
+	require.NoError(t, err)
+	spreadAll()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = a.Delete(key, 0)
+	require.NoError(t, err)
+	spreadAll()
+	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+	_, err = b.Put(testKeys[2], []byte(`{"v":1}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(1, 0)
+	tn.gossip(1, 3)
+	tn.drain()
+	report(b) // c has not seen b's write yet
+	a.CollectGarbage()
+	_, _, held := a.Get(key)
+	require.True(t, held, "c lags b's write: nothing bounds b yet")
+
+	// c catches up with the checkpointed write while b writes on, and d
+	// joins a's live set, having everything the checkpoints cover. The
+	// next collection may use the checkpoints taken before the join.
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	tn.gossip(1, 2)
+	tn.drain()
+	_, err = b.Put(testKeys[3], []byte(`{"v":2}`), PutOptions{})
+	require.NoError(t, err)
+	tn.gossip(1, 0)
+	tn.drain()
+	report(b, c)
+	a.SetPeers([]ReplicaID{a.ID(), b.ID(), c.ID(), d.ID()})
+	report(d)
+	a.CollectGarbage()
+	_, _, held = a.Get(key)
+	require.False(t, held, "a join restarted the checkpoints: lagging reports keep collection from ever catching up")
 }
 
 // randomDocs returns three versions of one key written by three replicas
@@ -984,7 +1067,7 @@ func TestDigestCacheFollowsChanges(t *testing.T) {
 		require.NoError(t, err)
 		_, err = r.Delete(key, 0)
 		require.NoError(t, err)
-		r.CollectGarbage()                                                // collects the tombstones older than this one
+		r.CollectGarbage()                                                // collects the tombstones older than its last bound
 		require.LessOrEqual(t, len(r.digest.pending), max(16, r.Len()+1)) // +1: the key just collected
 		dropped = dropped || r.digest.buckets == nil
 	}

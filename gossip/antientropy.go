@@ -179,9 +179,7 @@ func (s *Sync) SetPeers(live []crdt.ReplicaID) {
 	if i, ok := slices.BinarySearch(s.peers, self); ok {
 		s.peers = slices.Delete(s.peers, i, i+1)
 	}
-	// A new peer set starts a new repair cycle.
-	s.repairOrder = append(s.repairOrder[:0], s.peers...)
-	s.repairNext = len(s.repairOrder)
+	s.keepRepairCycle()
 	if len(s.peers) <= s.cfg.FullMesh {
 		s.targets = append(s.targets[:0], s.peers...)
 	} else {
@@ -361,13 +359,46 @@ func (s *Sync) repair(now time.Time, p crdt.ReplicaID) (Envelope, error) {
 	return Envelope{To: p, Msg: d}, nil
 }
 
+// keepRepairCycle carries the repair cycle over a change of the live
+// peers: the peers it has not visited yet come first (those still live),
+// then the new ones in random order, then those it has visited; churn
+// thus never pushes a peer's turn back.
+func (s *Sync) keepRepairCycle() {
+	done := min(s.repairNext, len(s.repairOrder))
+	known := make(map[crdt.ReplicaID]bool, len(s.repairOrder))
+	order := make([]crdt.ReplicaID, 0, len(s.peers))
+	for _, p := range s.repairOrder[done:] {
+		known[p] = true
+		if s.live(p) {
+			order = append(order, p)
+		}
+	}
+	fresh := len(order)
+	for _, p := range s.repairOrder[:done] {
+		known[p] = true
+	}
+	for _, p := range s.peers {
+		if !known[p] {
+			order = append(order, p)
+		}
+	}
+	added := order[fresh:]
+	s.rng.Shuffle(len(added), func(i, j int) { added[i], added[j] = added[j], added[i] })
+	for _, p := range s.repairOrder[:done] {
+		if s.live(p) {
+			order = append(order, p)
+		}
+	}
+	s.repairOrder, s.repairNext = order, 0
+}
+
 // nextRepairPeer returns the next live peer not being repaired in a
-// random cyclic order of the peers: each is repaired once per len(peers)
-// periodic repairs. Beyond the overlay a member hears a peer's report
-// (which tombstone collection needs from every live member) mostly from
-// repairs: in turn, a member's reports of all its peers are at most
-// len(peers) repair intervals old, where random picks leave the last of
-// them about ln(len(peers)) times longer.
+// random cyclic order of the peers, reshuffled each cycle: each is
+// repaired once per cycle of len(peers) periodic repairs. Beyond the
+// overlay a member hears a peer's report (which tombstone collection
+// needs from every live member) mostly from repairs: in turn, a member's
+// reports of all its peers are at most two cycles old, where random picks
+// leave the last of them about ln(len(peers)) cycles behind.
 func (s *Sync) nextRepairPeer() (crdt.ReplicaID, bool) {
 	for range len(s.repairOrder) {
 		if s.repairNext >= len(s.repairOrder) {

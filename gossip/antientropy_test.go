@@ -450,3 +450,44 @@ func TestSyncRepairsEveryPeerInTurn(t *testing.T) {
 	}
 	require.False(t, slices.Equal(orders[0], orders[1]) && slices.Equal(orders[1], orders[2]), "the order should be reshuffled each cycle")
 }
+
+// A change of the live peers keeps the repair cycle: peers not visited
+// yet keep their turn, new peers come after them, the visited ones last,
+// so churn cannot keep pushing a peer's turn back.
+func TestSyncRepairCycleSurvivesPeerChanges(t *testing.T) {
+	net := newMemNet(t, 10, DefaultSyncConfig())
+	self := net.ids[0]
+	s := net.syncs[self]
+	next := func(k int) []crdt.ReplicaID {
+		var out []crdt.ReplicaID
+		for range k {
+			p, ok := s.nextRepairPeer()
+			require.True(t, ok)
+			out = append(out, p)
+		}
+		return out
+	}
+	visited := next(4)
+	var unvisited []crdt.ReplicaID
+	for _, p := range net.ids[1:] {
+		if !slices.Contains(visited, p) {
+			unvisited = append(unvisited, p)
+		}
+	}
+	// One visited and one unvisited peer leave; a new one joins.
+	joiner := crdt.ReplicaID("r99")
+	live := []crdt.ReplicaID{self, joiner}
+	for _, p := range net.ids[1:] {
+		if p != visited[0] && p != unvisited[0] {
+			live = append(live, p)
+		}
+	}
+	s.SetPeers(live)
+	got := next(len(unvisited) - 1)
+	slices.Sort(got)
+	want := slices.Clone(unvisited[1:])
+	slices.Sort(want)
+	require.Equal(t, want, got, "the peers not yet visited should keep their turn")
+	require.Equal(t, []crdt.ReplicaID{joiner}, next(1), "then the new peer")
+	require.ElementsMatch(t, visited[1:], next(len(visited)-1), "then the visited ones still live")
+}
