@@ -51,7 +51,7 @@ type SyncConfig struct {
 	// FullMesh: with at most this many live peers, rounds push to any of
 	// them; with more, only to the member's overlay neighbours (see
 	// Ring), so a change costs O(N log N) messages, not N^2. Repairs
-	// pick among all live peers either way.
+	// visit every live peer either way.
 	FullMesh int
 }
 
