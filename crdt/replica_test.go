@@ -368,6 +368,32 @@ func (tn *testNet) exchangeReports() {
 	tn.drain()
 }
 
+// writeThenDelete makes replica i write key and, a second later, delete
+// it, each spread to every replica; then 5 s pass.
+func (tn *testNet) writeThenDelete(i int, key Key) {
+	_, err := tn.reps[i].Put(key, []byte(`{"x":1}`), PutOptions{})
+	require.NoError(tn.t, err)
+	tn.spreadAll()
+	tn.vt.now = tn.vt.now.Add(time.Second)
+	_, err = tn.reps[i].Delete(key, 0)
+	require.NoError(tn.t, err)
+	tn.spreadAll()
+	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+}
+
+// spreadAll gossips from every replica to every other and delivers
+// everything.
+func (tn *testNet) spreadAll() {
+	for i := range tn.reps {
+		for j := range tn.reps {
+			if i != j {
+				tn.gossip(i, j)
+			}
+		}
+	}
+	tn.drain()
+}
+
 func (tn *testNet) ids() []ReplicaID {
 	out := make([]ReplicaID, len(tn.reps))
 	for i, r := range tn.reps {
@@ -485,25 +511,8 @@ func TestTombstoneCollectionWaitsForEveryLivePeer(t *testing.T) {
 func TestTombstoneCollectionProgressesWithLaggingReports(t *testing.T) {
 	tn := newTestNet(t, 11, 3, nil)
 	a, b, c := tn.reps[0], tn.reps[1], tn.reps[2]
-	spreadAll := func() {
-		for i := range tn.reps {
-			for j := range tn.reps {
-				if i != j {
-					tn.gossip(i, j)
-				}
-			}
-		}
-		tn.drain()
-	}
 	key := testKeys[1]
-	_, err := a.Put(key, []byte(`{"x":1}`), PutOptions{})
-	require.NoError(t, err)
-	spreadAll()
-	tn.vt.now = tn.vt.now.Add(time.Second)
-	_, err = a.Delete(key, 0)
-	require.NoError(t, err)
-	spreadAll()
-	tn.vt.now = tn.vt.now.Add(5 * time.Second)
+	tn.writeThenDelete(0, key)
 	tn.exchangeReports()
 
 	// b, a's push peer, keeps writing: its reports to a are always newer
@@ -535,9 +544,9 @@ func TestTombstoneCollectionProgressesWithLaggingReports(t *testing.T) {
 
 	// And a delete c has not seen is held back however reports lag.
 	other := Key("apps/Deployment/default/db")
-	_, err = a.Put(other, []byte(`{"y":1}`), PutOptions{})
+	_, err := a.Put(other, []byte(`{"y":1}`), PutOptions{})
 	require.NoError(t, err)
-	spreadAll()
+	tn.spreadAll()
 	tn.vt.now = tn.vt.now.Add(time.Second)
 	_, err = a.Delete(other, 0)
 	require.NoError(t, err)
@@ -582,16 +591,6 @@ func TestTombstoneCollectionSurvivesAJoin(t *testing.T) {
 	tn := newTestNet(t, 12, 4, nil)
 	a, b, c, d := tn.reps[0], tn.reps[1], tn.reps[2], tn.reps[3]
 	a.SetPeers([]ReplicaID{a.ID(), b.ID(), c.ID()}) // d joins later
-	spreadAll := func() {
-		for i := range tn.reps {
-			for j := range tn.reps {
-				if i != j {
-					tn.gossip(i, j)
-				}
-			}
-		}
-		tn.drain()
-	}
 	report := func(from ...*Replica) {
 		for _, r := range from {
 			tn.send(0, r.Ack(0))
@@ -599,15 +598,8 @@ func TestTombstoneCollectionSurvivesAJoin(t *testing.T) {
 		tn.drain()
 	}
 	key := testKeys[1]
-	_, err := a.Put(key, []byte(`{"x":1}`), PutOptions{})
-	require.NoError(t, err)
-	spreadAll()
-	tn.vt.now = tn.vt.now.Add(time.Second)
-	_, err = a.Delete(key, 0)
-	require.NoError(t, err)
-	spreadAll()
-	tn.vt.now = tn.vt.now.Add(5 * time.Second)
-	_, err = b.Put(testKeys[2], []byte(`{"v":1}`), PutOptions{})
+	tn.writeThenDelete(0, key)
+	_, err := b.Put(testKeys[2], []byte(`{"v":1}`), PutOptions{})
 	require.NoError(t, err)
 	tn.gossip(1, 0)
 	tn.gossip(1, 3)
