@@ -366,17 +366,16 @@ func (s *Sync) repair(now time.Time, p crdt.ReplicaID) (Envelope, error) {
 func (s *Sync) keepRepairCycle() {
 	done := min(s.repairNext, len(s.repairOrder))
 	known := make(map[crdt.ReplicaID]bool, len(s.repairOrder))
+	for _, p := range s.repairOrder {
+		known[p] = true
+	}
 	order := make([]crdt.ReplicaID, 0, len(s.peers))
 	for _, p := range s.repairOrder[done:] {
-		known[p] = true
 		if s.live(p) {
 			order = append(order, p)
 		}
 	}
 	fresh := len(order)
-	for _, p := range s.repairOrder[:done] {
-		known[p] = true
-	}
 	for _, p := range s.peers {
 		if !known[p] {
 			order = append(order, p)

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"math/bits"
 	"slices"
 
@@ -99,17 +100,10 @@ func NewRing(members []crdt.ReplicaID) *Ring {
 // compareRing orders members by position, then ID (positions tie only by
 // a 64-bit collision, but every member must break the tie alike).
 func compareRing(a, b ringMember) int {
-	switch {
-	case a.pos < b.pos:
-		return -1
-	case a.pos > b.pos:
-		return 1
-	case a.id < b.id:
-		return -1
-	case a.id > b.id:
-		return 1
+	if c := cmp.Compare(a.pos, b.pos); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(a.id, b.id)
 }
 
 // Len is the number of members on the ring.
@@ -231,15 +225,7 @@ func (v ringView) prev(k int) int {
 // successor is the first admitted member at or after position x, going
 // round.
 func (v ringView) successor(x uint64) int {
-	i, _ := slices.BinarySearchFunc(v.r.m, x, func(a ringMember, x uint64) int {
-		switch {
-		case a.pos < x:
-			return -1
-		case a.pos > x:
-			return 1
-		}
-		return 0
-	})
+	i, _ := slices.BinarySearchFunc(v.r.m, x, func(a ringMember, x uint64) int { return cmp.Compare(a.pos, x) })
 	if i == len(v.r.m) {
 		i = 0
 	}

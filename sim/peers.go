@@ -97,17 +97,15 @@ func (v memberView) Len() int { return v.w.sw.views[v.j].count() }
 // of them), beyond fullViewLimit.
 func (w *World) placeOnRing(capacity int) {
 	ids := make([]crdt.ReplicaID, capacity)
-	index := make(map[crdt.ReplicaID]int32, capacity)
 	for i := range ids {
 		ids[i] = memberID(int32(i))
-		index[ids[i]] = int32(i)
 	}
 	w.ring = gossip.NewRing(ids)
 	w.ringIdx = make([]int32, capacity)
 	w.ringMember = make([]int32, capacity)
-	for k := range capacity {
-		i := index[w.ring.ID(k)]
-		w.ringIdx[i], w.ringMember[k] = int32(k), i
+	for i, id := range ids {
+		k, _ := w.ring.Index(id)
+		w.ringIdx[i], w.ringMember[k] = int32(k), int32(i)
 	}
 	w.fullMesh = w.syncCfg.FullMesh
 	w.syncCfg.FullMesh = capacity // Sync pushes to all the neighbours it is given
