@@ -310,6 +310,10 @@ func (r *Replica) Keys() []Key { return slices.Sorted(maps.Keys(r.docs)) }
 // Len returns the number of keys holding state.
 func (r *Replica) Len() int { return len(r.docs) }
 
+// Tombstones returns the number of keys holding tombstones or no live
+// object: what CollectGarbage still has to collect.
+func (r *Replica) Tombstones() int { return len(r.tombs) }
+
 // reportClockRefresh bounds how stale the clock in stability reports may
 // get on an idle replica (each refresh costs a metadata write).
 const reportClockRefresh = time.Second

@@ -112,6 +112,7 @@ func (w *World) crash(i int32, leave bool) {
 		w.met.crashedAt[i] = w.eng.now
 	}
 	w.dropTarget(i)
+	w.dropTombTarget(i)
 	if m.ctl != nil {
 		m.ctl.crash()
 	}

@@ -24,6 +24,7 @@ const (
 	evCoreDone
 	evRelease
 	evPutDurable
+	evGC
 )
 
 // event is one scheduled occurrence. It is a small value type kept in a

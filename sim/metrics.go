@@ -50,10 +50,17 @@ type metrics struct {
 	healAt            int64 // last heal, -1 none
 	healConv          []int64
 	memberSecs        float64 // integral of alive members over time, s
+
+	// Tombstones (tombstones.go): deletes made, their records until every
+	// target collected them, collection times, deletes superseded.
+	deletes         int
+	tombs           map[crdt.Key]*tombRec
+	tombLatencies   []int64
+	tombsSuperseded int
 }
 
 func newMetrics() *metrics {
-	return &metrics{pending: map[crdt.Dot]*writeRec{}, crashedAt: map[int32]int64{}, healAt: -1}
+	return &metrics{pending: map[crdt.Dot]*writeRec{}, crashedAt: map[int32]int64{}, healAt: -1, tombs: map[crdt.Key]*tombRec{}}
 }
 
 func (m *metrics) sent(size int) {
@@ -97,6 +104,11 @@ func (w *World) applied(rec *writeRec, j int32) {
 
 // noteApplied records the tracked writes member m applied with msg.
 func (w *World) noteApplied(m *member, msg crdt.Message) {
+	switch msg.(type) {
+	case *crdt.DeltaMsg, *crdt.AckMsg:
+	default:
+		w.checkTombs(m) // a repair drops what a peer collected first
+	}
 	if len(w.met.pending) == 0 {
 		return
 	}

@@ -26,6 +26,9 @@ type Sample struct {
 	ReadyReplicas                      int32
 	DesiredReplicas                    int32
 	Events                             uint64
+	// TombstonesPerMember is the mean number of keys holding tombstones
+	// per live member.
+	TombstonesPerMember float64
 }
 
 // sample records a time-series row and checks heal convergence.
@@ -45,6 +48,9 @@ func (w *World) sample() {
 		ReadyReplicas:   w.met.lastReady,
 		DesiredReplicas: w.met.desired,
 		Events:          w.eng.Processed() - w.evAtSmp,
+	}
+	if w.gcInterval > 0 {
+		s.TombstonesPerMember = w.tombstonesPerMember()
 	}
 	if w.aliveCount > 0 {
 		n := float64(w.aliveCount)
@@ -131,6 +137,19 @@ type Summary struct {
 	// DurableWrites is how many synced writes the members' modelled disks
 	// made (0 without a two-step processing model).
 	DurableWrites uint64 `json:"durable_writes,omitempty"`
+	// Tombstone collection, in runs whose workload deletes (tombstones.go):
+	// deletes made; those whose tombstone every target member collected,
+	// with the time from the delete until the last did; those a later
+	// write of the object superseded first; those still held somewhere;
+	// and the keys holding tombstones per live member at the end.
+	Deletes                       int     `json:"deletes,omitempty"`
+	TombstonesCollected           int     `json:"tombstones_collected,omitempty"`
+	TombstoneCollectionP50Seconds float64 `json:"tombstone_collection_p50_seconds,omitempty"`
+	TombstoneCollectionP99Seconds float64 `json:"tombstone_collection_p99_seconds,omitempty"`
+	TombstoneCollectionMaxSeconds float64 `json:"tombstone_collection_max_seconds,omitempty"`
+	TombstonesSuperseded          int     `json:"tombstones_superseded,omitempty"`
+	TombstonesPending             int     `json:"tombstones_pending,omitempty"`
+	TombstonesPerMemberAtEnd      float64 `json:"tombstones_per_member_at_end,omitempty"`
 
 	WallSeconds     float64 `json:"wall_seconds"`
 	EventsPerSecond float64 `json:"events_per_second"`
@@ -200,6 +219,18 @@ func (w *World) Summary() Summary {
 		below += w.eng.now - w.met.lastReadyAt
 	}
 	s.ReplicasBelowDesiredSeconds = float64(below) / 1e9
+	if w.gcInterval > 0 {
+		tl := slices.Clone(w.met.tombLatencies)
+		slices.Sort(tl)
+		s.Deletes = w.met.deletes
+		s.TombstonesCollected = len(tl)
+		s.TombstoneCollectionP50Seconds = quantile(tl, 0.5)
+		s.TombstoneCollectionP99Seconds = quantile(tl, 0.99)
+		s.TombstoneCollectionMaxSeconds = quantile(tl, 1)
+		s.TombstonesSuperseded = w.met.tombsSuperseded
+		s.TombstonesPending = len(w.met.tombs)
+		s.TombstonesPerMemberAtEnd = w.tombstonesPerMember()
+	}
 	return s
 }
 
@@ -239,11 +270,11 @@ func WriteOutputs(dir string, sum Summary, series []Sample, lat []float64) error
 	files := map[string][]byte{"summary.json": append(b, '\n')}
 	var ts strings.Builder
 	ts.WriteString("time_seconds,bytes_per_second,bytes_per_member_per_second,live_members,pending_writes,ready_replicas,desired_replicas,events," +
-		"anti_entropy_bytes_per_member_per_second,membership_bytes_per_member_per_second\n")
+		"anti_entropy_bytes_per_member_per_second,membership_bytes_per_member_per_second,tombstones_per_member\n")
 	for _, s := range series {
-		fmt.Fprintf(&ts, "%s,%s,%s,%d,%d,%d,%d,%d,%s,%s\n", fmtFloat(s.TimeSeconds), fmtFloat(s.BytesPerSecond), fmtFloat(s.BytesPerMemberPerSecond),
+		fmt.Fprintf(&ts, "%s,%s,%s,%d,%d,%d,%d,%d,%s,%s,%s\n", fmtFloat(s.TimeSeconds), fmtFloat(s.BytesPerSecond), fmtFloat(s.BytesPerMemberPerSecond),
 			s.LiveMembers, s.PendingWrites, s.ReadyReplicas, s.DesiredReplicas, s.Events,
-			fmtFloat(s.AntiEntropyBytesPerMemberPerSecond), fmtFloat(s.MembershipBytesPerMemberPerSecond))
+			fmtFloat(s.AntiEntropyBytesPerMemberPerSecond), fmtFloat(s.MembershipBytesPerMemberPerSecond), fmtFloat(s.TombstonesPerMember))
 	}
 	files["timeseries.csv"] = []byte(ts.String())
 	var cv strings.Builder
@@ -255,6 +286,10 @@ func WriteOutputs(dir string, sum Summary, series []Sample, lat []float64) error
 	files["convergence_cdf.svg"] = cdfPlot(lat)
 	files["bandwidth.svg"] = seriesPlot("Gossip bandwidth per live member (anti-entropy dashed)", "bytes/s per member", series,
 		func(s Sample) float64 { return s.BytesPerMemberPerSecond }, func(s Sample) float64 { return s.AntiEntropyBytesPerMemberPerSecond })
+	if sum.Deletes > 0 {
+		files["tombstones.svg"] = seriesPlot("Keys holding tombstones per live member", "keys per member", series,
+			func(s Sample) float64 { return s.TombstonesPerMember }, nil)
+	}
 	files["ready_replicas.svg"] = seriesPlot("Ready replicas (desired dashed)", "replicas", series,
 		func(s Sample) float64 { return float64(s.ReadyReplicas) }, func(s Sample) float64 { return float64(s.DesiredReplicas) })
 	for _, name := range slices.Sorted(maps.Keys(files)) {

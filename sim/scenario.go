@@ -68,6 +68,10 @@ type SyncOverrides struct {
 	// FullMesh: up to this many live peers a member pushes to any of
 	// them, beyond only to its overlay neighbours (gossip.Ring).
 	FullMesh int `yaml:"full_mesh"`
+	// GCInterval is how often each member collects stable tombstones
+	// (gossip.Config.GCInterval; 0: production's). Members collect only
+	// in runs whose workload deletes.
+	GCInterval time.Duration `yaml:"gc_interval"`
 }
 
 // apply returns c with the overrides set.
@@ -256,6 +260,11 @@ type Workload struct {
 	// Start and Stop bound the writes in virtual time (Stop 0: the end).
 	Start time.Duration `yaml:"start"`
 	Stop  time.Duration `yaml:"stop"`
+	// Deletes is the fraction of writes that delete an object: one of the
+	// objects the write's member holds, picked at random (a put when it
+	// holds none). The members then collect tombstones as production's
+	// do, every sync.gc_interval.
+	Deletes float64 `yaml:"deletes"`
 }
 
 // Event is one timeline entry; exactly one action is set.
@@ -483,6 +492,9 @@ func (sc *Scenario) Validate() error {
 		(o.Interval != 0 && o.Interval < time.Millisecond) || (o.RepairInterval != 0 && o.RepairInterval < 10*time.Millisecond) {
 		return fmt.Errorf("sync %+v: want fanout 0-64, interval 0 or 1ms-1m, repair_interval 0 or 10ms-1h, ack_timeout 0-1h, full_mesh 0-%d", o, MaxMembers)
 	}
+	if o.GCInterval < 0 || o.GCInterval > time.Hour || (o.GCInterval != 0 && o.GCInterval < 100*time.Millisecond) {
+		return fmt.Errorf("sync gc_interval %s: want 0 (production's) or 100ms to 1h", o.GCInterval)
+	}
 	regions := map[string]bool{}
 	for _, r := range sc.Topology.Regions {
 		if r.Name == "" || regions[r.Name] {
@@ -616,6 +628,8 @@ func (w Workload) validate() error {
 		return fmt.Errorf("workload value_bytes %d: want 1 to %d", w.ValueBytes, maxValueBytes)
 	case w.Start < 0 || w.Stop < 0 || (w.Stop != 0 && w.Stop <= w.Start):
 		return fmt.Errorf("workload start %s, stop %s: want 0 <= start < stop (stop 0: the end)", w.Start, w.Stop)
+	case !finite(w.Deletes) || w.Deletes < 0 || w.Deletes > 1:
+		return fmt.Errorf("workload deletes %v: want a fraction in [0, 1]", w.Deletes)
 	}
 	return nil
 }

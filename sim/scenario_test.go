@@ -12,7 +12,7 @@ import (
 
 func TestBuiltinScenariosParse(t *testing.T) {
 	names := BuiltinScenarios()
-	for _, want := range []string{"steady", "partition", "region-outage", "churn", "write-storm", "member-failure", "validation"} {
+	for _, want := range []string{"steady", "partition", "region-outage", "churn", "write-storm", "member-failure", "validation", "tombstones"} {
 		assert.Contains(t, names, want)
 	}
 	for _, n := range names {
@@ -63,6 +63,10 @@ func TestScenarioValidation(t *testing.T) {
 		"negative cpu":     {"members: 3\nduration: 1s\ntopology: {process_cpu: -1ms}\n", "process_cpu -1ms"},
 		"huge cpu":         {"members: 3\nduration: 1s\ntopology: {process_cpu: 2m}\n", "process_cpu 2m0s"},
 		"negative disk":    {"members: 3\nduration: 1s\ntopology: {disk_channels: -1}\n", "disk_channels -1"},
+		"deletes over 1":   {"members: 3\nduration: 1s\nworkload: {deletes: 1.5}\n", "workload deletes 1.5"},
+		"negative deletes": {"members: 3\nduration: 1s\nworkload: {deletes: -0.1}\n", "workload deletes -0.1"},
+		"tiny gc interval": {"members: 3\nduration: 1s\nsync: {gc_interval: 1ms}\n", "gc_interval 1ms"},
+		"huge gc interval": {"members: 3\nduration: 1s\nsync: {gc_interval: 2h}\n", "gc_interval 2h0m0s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseScenario([]byte(tc.yaml))

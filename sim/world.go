@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -47,6 +48,10 @@ type World struct {
 	// coreDoneBuf is scratch for the shared cores' finished jobs.
 	coreDoneBuf []coreJob
 	pre         predecoder
+
+	// gcInterval is how often members collect tombstones (0: never; only
+	// runs whose workload deletes collect, tombstones.go).
+	gcInterval int64
 
 	writeRate float64
 	writeSeq  uint64
@@ -105,6 +110,18 @@ func NewWorld(sc *Scenario) (*World, error) {
 		w.regions[r.Name] = i
 	}
 	capacity := sc.Members + w.joinsPlanned()
+	if sc.Workload.Deletes > 0 {
+		// Beyond the full view members know only their overlay
+		// neighbours (peers.go), and collection would wait for those
+		// alone: tombstones could go before every member had the delete.
+		if capacity > fullViewLimit {
+			return nil, fmt.Errorf("workload deletes with %d members: tombstone collection needs every member handed the full live set, as production's are, which the simulator does up to %d members", capacity, fullViewLimit)
+		}
+		w.gcInterval = int64(gc.GCInterval)
+		if sc.Sync.GCInterval != 0 {
+			w.gcInterval = int64(sc.Sync.GCInterval)
+		}
+	}
 	// Every member the run can have is interned up front and the table
 	// frozen, so decoders on other goroutines share it (predecode.go).
 	w.ids = crdt.NewIDTable(capacity)
@@ -229,6 +246,9 @@ func (w *World) startTimers(m *member) {
 	// so members do not run their rounds in lockstep.
 	m.tickAt = now + w.rng.Int64N(int64(w.syncCfg.Interval))
 	w.eng.Schedule(m.tickAt, evSyncTick, m.idx, m.gen)
+	if w.gcInterval > 0 {
+		w.eng.Schedule(now+1+w.rng.Int64N(w.gcInterval), evGC, m.idx, m.gen)
+	}
 	if m.ctl != nil {
 		m.ctl.start(w)
 	}
@@ -319,6 +339,10 @@ func (w *World) dispatch(ev event) {
 		w.release(ev.node, ev.arg)
 	case evPutDurable:
 		w.putDurable(ev.arg)
+	case evGC:
+		if m := w.members[ev.node]; m.alive && m.gen == ev.arg {
+			w.collectGarbage(m)
+		}
 	}
 }
 
@@ -356,10 +380,15 @@ func (w *World) write() {
 	}
 	m := w.members[o]
 	w.writeSeq++
-	k := w.keys[w.rng.IntN(len(w.keys))]
-	_, _, _, name := k.Parts()
-	put := pendingPut{member: o, gen: m.gen, at: w.eng.now, key: k,
-		val: fmt.Sprintf(`{"kind":"SimObject","metadata":{"name":%q},"spec":{"seq":%d,"pad":%q}}`, name, w.writeSeq, w.pad)}
+	var put pendingPut
+	if k, ok := w.deleteTarget(m); ok {
+		put = pendingPut{member: o, gen: m.gen, at: w.eng.now, key: k, delete: true}
+	} else {
+		k := w.keys[w.rng.IntN(len(w.keys))]
+		_, _, _, name := k.Parts()
+		put = pendingPut{member: o, gen: m.gen, at: w.eng.now, key: k,
+			val: fmt.Sprintf(`{"kind":"SimObject","metadata":{"name":%q},"spec":{"seq":%d,"pad":%q}}`, name, w.writeSeq, w.pad)}
+	}
 	if !w.nw.writesChanged {
 		w.land(put)
 		return
@@ -376,6 +405,7 @@ type pendingPut struct {
 	at     int64 // when it was issued
 	key    crdt.Key
 	val    string
+	delete bool // a delete of key (Workload.Deletes), not a put of val
 }
 
 // putDurable lands the workload write id once its synced write is done,
@@ -395,13 +425,30 @@ func (w *World) putDurable(id int64) {
 // land applies a workload write at its member and tracks it.
 func (w *World) land(put pendingPut) {
 	m := w.members[put.member]
-	u, err := m.rep.r.Put(put.key, []byte(put.val), crdt.PutOptions{})
+	var u crdt.Update
+	var err error
+	if put.delete {
+		u, err = m.rep.r.Delete(put.key, 0)
+		if errors.Is(err, crdt.ErrNotFound) {
+			// Deleted by another member while the synced write ran: the
+			// delete fails, as a client's would.
+			if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
+				w.scheduleNextWrite(w.eng.now)
+			}
+			return
+		}
+	} else {
+		u, err = m.rep.r.Put(put.key, []byte(put.val), crdt.PutOptions{})
+	}
 	if err != nil {
 		w.met.syncErrors++
 		return
 	}
 	if u.Entry != nil && len(u.Entry.Dots) == 1 {
 		w.track(put.member, u.Entry.Dots[0], put.at)
+	}
+	if w.gcInterval > 0 {
+		w.trackTombstone(put)
 	}
 	w.localCommit(m, u)
 	if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {

@@ -112,6 +112,11 @@ or as a path to a YAML file, and write to DIR:
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: %d members, %.0fs virtual in %.1fs wall, %d events (%.0f/s); convergence p50 %.3fs p99 %.3fs max %.3fs; %.0f B/s per member; %s/summary.json\n",
 				s.Scenario, s.Members, s.VirtualSeconds, s.WallSeconds, s.Events, s.EventsPerSecond,
 				s.ConvergenceP50Seconds, s.ConvergenceP99Seconds, s.ConvergenceMaxSeconds, s.BytesPerMemberPerSecond, out)
+			if err == nil && s.Deletes > 0 {
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "tombstones: %d deletes, %d collected (p50 %.1fs p99 %.1fs max %.1fs after the delete), %d superseded by a later write, %d still held\n",
+					s.Deletes, s.TombstonesCollected, s.TombstoneCollectionP50Seconds, s.TombstoneCollectionP99Seconds, s.TombstoneCollectionMaxSeconds,
+					s.TombstonesSuperseded, s.TombstonesPending)
+			}
 			return err
 		},
 	}

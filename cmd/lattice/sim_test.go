@@ -36,6 +36,22 @@ func TestSimRunWritesOutputs(t *testing.T) {
 	assert.Positive(t, s["events"])
 }
 
+// A workload that deletes makes the members collect tombstones; the run
+// says how long that took, and plots the tombstones held.
+func TestSimRunReportsTombstones(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"sim", "run", "tombstones", "--members", "12", "--duration", "3m", "--out", dir}, &out, &errOut)
+	require.Equal(t, 0, code, errOut.String())
+	assert.Regexp(t, `tombstones: [1-9][0-9]* deletes, [1-9][0-9]* collected \(p50 [0-9.]+s`, out.String())
+	assert.FileExists(t, filepath.Join(dir, "tombstones.svg"))
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	require.NoError(t, err)
+	var s map[string]any
+	require.NoError(t, json.Unmarshal(b, &s))
+	assert.Positive(t, s["tombstone_collection_p99_seconds"])
+}
+
 func TestSimRunErrors(t *testing.T) {
 	for name, tc := range map[string]struct {
 		args []string
