@@ -107,7 +107,7 @@ func (w *World) noteApplied(m *member, msg crdt.Message) {
 	switch msg.(type) {
 	case *crdt.DeltaMsg, *crdt.AckMsg:
 	default:
-		w.checkTombs(m) // a repair drops what a peer collected first
+		w.checkTombs(m, m.rep.last.Changes) // a repair drops what a peer collected first
 	}
 	if len(w.met.pending) == 0 {
 		return

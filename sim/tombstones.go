@@ -80,24 +80,24 @@ func (w *World) collectGarbage(m *member) {
 		return
 	}
 	w.localCommit(m, u)
-	w.checkTombs(m)
+	w.checkTombs(m, u.Changes)
 }
 
-// checkTombs notes the pending deletes whose object member m no longer
-// holds any state for. Its own collection drops a tombstone, and so does a
-// repair with a member that collected it first (the repair removes what
-// the other has seen and no longer holds), so both call this.
-func (w *World) checkTombs(m *member) {
+// checkTombs notes the pending deletes whose object member m dropped the
+// last state of with changes. Its own collection drops a tombstone, and
+// so does a repair with a member that collected it first (the repair
+// removes what the other has seen and no longer holds), so both call
+// this.
+func (w *World) checkTombs(m *member, changes []crdt.Change) {
 	if len(w.met.tombs) == 0 {
 		return
 	}
-	for _, k := range w.pendingTombKeys() {
-		rec := w.met.tombs[k]
-		if !rec.need.has(m.idx) {
-			continue
+	for _, ch := range changes {
+		if ch.Doc != nil {
+			continue // the key still holds state here
 		}
-		if _, _, ok := m.rep.r.Get(k); !ok {
-			w.tombCollected(k, rec, m.idx)
+		if rec, ok := w.met.tombs[ch.Key]; ok {
+			w.tombCollected(ch.Key, rec, m.idx)
 		}
 	}
 }
