@@ -222,6 +222,42 @@ func TestVersionVector(t *testing.T) {
 		v.Merge(MakeVersionVector(map[ReplicaID]uint64{}))
 		assert.Equal(t, map[ReplicaID]uint64{"a": 3, "b": 4, "c": 1}, v.Map())
 	})
+	// meet is what CollectGarbage's floor of every live member's report
+	// rests on: a lattice meet, so the order reports come in (map order)
+	// cannot change it.
+	t.Run("meet is pointwise min", func(t *testing.T) {
+		v := vv(map[ReplicaID]uint64{"a": 3, "b": 1, "c": 5, "e": 2})
+		v.meet(vv(map[ReplicaID]uint64{"a": 2, "b": 4, "c": 0, "d": 7}))
+		assert.Equal(t, map[ReplicaID]uint64{"a": 2, "b": 1}, v.Map(), "absent and zero entries drop out")
+		v.meet(VersionVector{})
+		assert.Zero(t, v.Len())
+		rng := rand.New(rand.NewPCG(7, 11))
+		random := func() VersionVector {
+			var x VersionVector
+			for range rng.IntN(12) {
+				x.Set(ReplicaID(rune('a'+rng.IntN(16))), rng.Uint64N(6))
+			}
+			return x
+		}
+		meet := func(xs ...VersionVector) VersionVector {
+			out := xs[0].Clone()
+			for _, x := range xs[1:] {
+				out.meet(x)
+			}
+			return out
+		}
+		nonZero := func(x VersionVector) map[ReplicaID]uint64 {
+			x = x.Clone()
+			x.dropZeros()
+			return x.Map()
+		}
+		for round := range 300 {
+			a, b, c := random(), random(), random()
+			require.Equal(t, meet(a, b).Map(), meet(b, a).Map(), "round %d: commutative", round)
+			require.Equal(t, meet(meet(a, b), c).Map(), meet(a, meet(b, c)).Map(), "round %d: associative", round)
+			require.Equal(t, nonZero(a), meet(a, a).Map(), "round %d: idempotent", round)
+		}
+	})
 	t.Run("covers", func(t *testing.T) {
 		v := vv(map[ReplicaID]uint64{"a": 3})
 		tests := []struct {
@@ -286,6 +322,16 @@ func TestVersionVector(t *testing.T) {
 				}
 			}
 			require.Equal(t, want, v.above(vv(om)).Map(), "round %d: above", round)
+			lo := map[ReplicaID]uint64{}
+			for k, n := range m {
+				if x := min(n, om[k]); x > 0 {
+					lo[k] = x
+				}
+			}
+			met := v.Clone()
+			met.meet(vv(om))
+			require.Equal(t, lo, met.Map(), "round %d: meet", round)
+			require.True(t, slices.IsSorted(met.Replicas()), "round %d: meet", round)
 			require.True(t, slices.IsSorted(v.Replicas()), "round %d", round)
 			for k := range 12 {
 				r := ReplicaID(rune('a' + k))

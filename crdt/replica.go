@@ -1331,15 +1331,17 @@ func (r *Replica) CollectGarbage() Update {
 		}
 		live = append(live, member{p, ps.rep.vv, ps.rep.clock, &ps.stab})
 	}
-	// covered: every live member reports having w's writes up to seq.
-	covered := func(w ReplicaID, seq uint64) bool {
-		for _, m := range live {
-			if m.vv.Get(w) < seq {
-				return false
-			}
-		}
-		return true
+	// floor is what every live member reports having: the entrywise
+	// minimum of their vectors, taken once. Asking each member's vector
+	// for each writer instead cost N² lookups a run, most of them cache
+	// misses: 0.4 s at 1,000 members (BenchmarkCollectGarbage), every
+	// GC interval, with the store's committer blocked.
+	floor := r.ctx.VV.Clone()
+	for _, m := range live[1:] {
+		floor.meet(m.vv)
 	}
+	// covered: every live member reports having w's writes up to seq.
+	covered := func(w ReplicaID, seq uint64) bool { return floor.Get(w) >= seq }
 	var safe Timestamp = ^Timestamp(0)
 	usable := true
 	for _, w := range live {
@@ -1364,17 +1366,7 @@ func (r *Replica) CollectGarbage() Update {
 	if !usable {
 		return *u
 	}
-	stable := func(s Stamp) bool {
-		if s.Time >= safe {
-			return false
-		}
-		for _, m := range live {
-			if !m.vv.Covers(s.Dot()) {
-				return false
-			}
-		}
-		return true
-	}
+	stable := func(s Stamp) bool { return s.Time < safe && floor.Covers(s.Dot()) }
 	keys := make([]Key, 0, len(r.tombs))
 	for k := range r.tombs {
 		keys = append(keys, k)

@@ -148,6 +148,32 @@ func (v *VersionVector) Merge(other VersionVector) {
 	v.e = out
 }
 
+// meet lowers every entry of v to at most other's, dropping those other
+// lacks or holds at 0 (absent is 0), in one pass over both.
+func (v *VersionVector) meet(other VersionVector) {
+	b := other.e
+	out := v.e[:0] // written behind the read position: in place is safe
+	j := 0
+	for _, x := range v.e {
+		// Members' vectors mostly name the same writers: try the next
+		// entry for equality (no ordering compare) before seeking.
+		if j >= len(b) || b[j].id != x.id {
+			if j = seek(b, j, x.id); j == len(b) {
+				break
+			}
+			if b[j].id != x.id {
+				continue
+			}
+		}
+		if n := min(x.n, b[j].n); n > 0 {
+			out = append(out, vvEntry{x.id, n})
+		}
+		j++
+	}
+	clear(v.e[len(out):]) // let go of the dropped IDs
+	v.e = out
+}
+
 // seek returns the first index from i on whose ID is not below id. It
 // steps a few entries, then bisects: a delta's acknowledgement holds two
 // or three entries and is merged into a report with one per writer.

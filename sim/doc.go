@@ -58,5 +58,7 @@
 // member.go (a member's cores, message passing), predecode.go (encoding
 // and decoding ahead of delivery), peers.go (anti-entropy peers), network.go,
 // swim.go, actions.go (faults and churn), fed.go (federation controller
-// loop), metrics.go, output.go, svg.go, scenario.go, runner.go.
+// loop), tombstones.go (deletes, the members' real tombstone collection
+// and how long it takes), metrics.go, output.go, svg.go, scenario.go,
+// runner.go.
 package sim
