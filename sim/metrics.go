@@ -16,10 +16,36 @@ import (
 // against the replica's context after the repair). Writes still unconverged
 // at the end are counted, not guessed.
 type writeRec struct {
-	dot       crdt.Dot
-	at        int64
+	dot crdt.Dot
+	at  int64
+	targets
+}
+
+// targets is the members an event must still reach (a write's appliers,
+// a delete's collectors), counted so that done can tell when none are
+// left.
+type targets struct {
 	need      bitset
 	remaining int
+}
+
+func newTargets(n int) targets { return targets{need: newBitset(n)} }
+
+// add makes member j a target.
+func (t *targets) add(j int32) {
+	t.need.set(j)
+	t.remaining++
+}
+
+// done removes member j and reports whether that left no target (false
+// when j was not one).
+func (t *targets) done(j int32) bool {
+	if !t.need.has(j) {
+		return false
+	}
+	t.need.clear(j)
+	t.remaining--
+	return t.remaining == 0
 }
 
 // metrics accumulates what the summary and the time series report. It
@@ -71,12 +97,11 @@ func (m *metrics) sent(size int) {
 
 // track starts tracking a write made by origin.
 func (w *World) track(origin int32, dot crdt.Dot, at int64) {
-	rec := &writeRec{dot: dot, at: at, need: newBitset(len(w.members))}
+	rec := &writeRec{dot: dot, at: at, targets: newTargets(len(w.members))}
 	side := w.nw.side[origin]
 	for j, m := range w.members {
 		if int32(j) != origin && m.alive && w.nw.side[j] == side {
-			rec.need.set(int32(j))
-			rec.remaining++
+			rec.add(int32(j))
 		}
 	}
 	w.met.writes++
@@ -88,12 +113,7 @@ func (w *World) track(origin int32, dot crdt.Dot, at int64) {
 }
 
 func (w *World) applied(rec *writeRec, j int32) {
-	if !rec.need.has(j) {
-		return
-	}
-	rec.need.clear(j)
-	rec.remaining--
-	if rec.remaining == 0 {
+	if rec.done(j) {
 		w.met.latencies = append(w.met.latencies, w.eng.now-rec.at)
 		delete(w.met.pending, rec.dot)
 		if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {

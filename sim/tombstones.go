@@ -19,15 +19,16 @@ import (
 // A delete's collection time runs from the delete at its origin until
 // every member of its target set (the members alive when it was made,
 // less those that crash or leave meanwhile) has dropped the object's last
-// state. A later write of the same object ends the measurement early (the
+// state: seen in the changes of a repair, or by a collection run of the
+// member's after which it holds nothing for the object (which also counts
+// a member that never held it). A later write of the same object ends the measurement early (the
 // object is live again somewhere): such deletes are counted as
 // superseded, not timed.
 
 // tombRec is one delete whose tombstone is still held somewhere.
 type tombRec struct {
-	at        int64
-	need      bitset
-	remaining int
+	at int64
+	targets
 }
 
 // deleteTarget picks the object a workload write deletes: with
@@ -62,32 +63,38 @@ func (w *World) trackTombstone(put pendingPut) {
 		return
 	}
 	w.met.deletes++
-	rec := &tombRec{at: put.at, need: newBitset(len(w.members))}
+	rec := &tombRec{at: put.at, targets: newTargets(len(w.members))}
 	for j, m := range w.members {
 		if m.alive {
-			rec.need.set(int32(j))
-			rec.remaining++
+			rec.add(int32(j))
 		}
 	}
 	w.met.tombs[put.key] = rec
 }
 
-// collectGarbage is member m's periodic tombstone collection.
+// collectGarbage is member m's periodic tombstone collection. After it,
+// every pending delete m no longer holds any state for counts as
+// collected at m: whether its own collection dropped the tombstone or m
+// never held the object (it was created and deleted on the other side of
+// a partition, say), which no change would show.
 func (w *World) collectGarbage(m *member) {
 	w.eng.Schedule(w.eng.now+w.gcInterval, evGC, m.idx, m.gen)
-	u := m.rep.r.CollectGarbage()
-	if len(u.Changes) == 0 {
-		return
+	if u := m.rep.r.CollectGarbage(); len(u.Changes) > 0 {
+		w.localCommit(m, u)
 	}
-	w.localCommit(m, u)
-	w.checkTombs(m, u.Changes)
+	for _, k := range w.pendingTombKeys() {
+		if rec := w.met.tombs[k]; rec.need.has(m.idx) {
+			if _, _, held := m.rep.r.Get(k); !held {
+				w.tombCollected(k, rec, m.idx)
+			}
+		}
+	}
 }
 
-// checkTombs notes the pending deletes whose object member m dropped the
-// last state of with changes. Its own collection drops a tombstone, and
-// so does a repair with a member that collected it first (the repair
-// removes what the other has seen and no longer holds), so both call
-// this.
+// checkTombs notes the pending deletes whose object a repair made member
+// m drop the last state of: a member that collected a tombstone first
+// takes it from the others' (the repair removes what it has seen and no
+// longer holds).
 func (w *World) checkTombs(m *member, changes []crdt.Change) {
 	if len(w.met.tombs) == 0 {
 		return
@@ -104,12 +111,7 @@ func (w *World) checkTombs(m *member, changes []crdt.Change) {
 
 // tombCollected notes that member j no longer holds the deleted key.
 func (w *World) tombCollected(key crdt.Key, rec *tombRec, j int32) {
-	if !rec.need.has(j) {
-		return
-	}
-	rec.need.clear(j)
-	rec.remaining--
-	if rec.remaining == 0 {
+	if rec.done(j) {
 		w.met.tombLatencies = append(w.met.tombLatencies, w.eng.now-rec.at)
 		delete(w.met.tombs, key)
 	}
