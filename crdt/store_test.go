@@ -438,3 +438,37 @@ func TestStoreCountsMemtableFlushes(t *testing.T) {
 	}
 	require.Positive(t, s.MemtableFlushes(), "writing well past a 16 MB memtable flushes it")
 }
+
+// CollectGarbage reports what it collected and what still waits, which a
+// live peer that has not seen the delete holds back.
+func TestStoreCollectGarbageReportsHeldTombstones(t *testing.T) {
+	ctx := context.Background()
+	s := openTestStore(t, t.TempDir(), "did:key:a", nil)
+	defer s.Close()
+	k := Key("apps/Deployment/default/web")
+	_, err := s.Create(ctx, k, []byte(`{"spec":{"replicas":1}}`))
+	require.NoError(t, err)
+	_, err = s.Delete(ctx, k, 0)
+	require.NoError(t, err)
+
+	// A live peer that never reported: nothing is stable.
+	require.NoError(t, s.SetPeers(ctx, []ReplicaID{"did:key:a", "did:key:b"}))
+	collected, held, err := s.CollectGarbage(ctx)
+	require.NoError(t, err)
+	require.Zero(t, collected)
+	require.Equal(t, 1, held)
+
+	// Alone again: the tombstone goes within a few runs (the first
+	// checkpoints this member's report, a later one bounds by it).
+	require.NoError(t, s.SetPeers(ctx, []ReplicaID{"did:key:a"}))
+	total := 0
+	require.Eventually(t, func() bool {
+		c, h, err := s.CollectGarbage(ctx)
+		require.NoError(t, err)
+		total += c
+		return h == 0
+	}, 10*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1, total)
+	_, err = s.Get(k)
+	require.ErrorIs(t, err, ErrNotFound)
+}

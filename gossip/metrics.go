@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,6 +25,13 @@ type Metrics struct {
 	// durable commit and the round it triggers (sends are asynchronous).
 	// A member's inbox drains at this pace.
 	MessageHandling prometheus.Histogram
+	// Tombstones, TombstonesCollected and TombstoneCollection follow the
+	// periodic tombstone collection: keys still holding tombstones after
+	// the last run, keys collected, and how long a run took (waiting for
+	// and holding the store's committer, which no write passes meanwhile).
+	Tombstones          prometheus.Gauge
+	TombstonesCollected prometheus.Counter
+	TombstoneCollection prometheus.Histogram
 }
 
 // NewMetrics creates the gossip metrics and registers them on reg.
@@ -71,9 +80,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time the anti-entropy loop spends on one received message: applying it, its durable commit and the round it triggers.",
 			Buckets: prometheus.ExponentialBuckets(50e-6, 2, 16), // 50 µs to 1.6 s
 		}),
+		Tombstones: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lattice_gossip_tombstones", Help: "Keys holding tombstones (deleted objects or fields) not yet collected, after the last collection run.",
+		}),
+		TombstonesCollected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lattice_gossip_tombstones_collected_total", Help: "Keys whose causally stable tombstones collection dropped.",
+		}),
+		TombstoneCollection: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lattice_gossip_tombstone_collection_seconds",
+			Help:    "Time one tombstone collection run took, waiting for and holding the store's committer.",
+			Buckets: prometheus.ExponentialBuckets(50e-6, 4, 10), // 50 µs to 13 s
+		}),
 	}
 	reg.MustRegister(m.Peers, m.PushPeers, m.Bytes, m.MessagesSent, m.MessagesReceived, m.Repairs, m.Rejected,
-		m.Dropped, m.Handshakes, m.HandshakesRefused, m.Rejoins, m.ConvergenceLag, m.MessageHandling)
+		m.Dropped, m.Handshakes, m.HandshakesRefused, m.Rejoins, m.ConvergenceLag, m.MessageHandling,
+		m.Tombstones, m.TombstonesCollected, m.TombstoneCollection)
 	return m
 }
 
@@ -104,6 +125,14 @@ func (m *Metrics) dropped(kind string) {
 func (m *Metrics) handshake() {
 	if m != nil {
 		m.Handshakes.Inc()
+	}
+}
+
+func (m *Metrics) collection(collected, held int, took time.Duration) {
+	if m != nil {
+		m.Tombstones.Set(float64(held))
+		m.TombstonesCollected.Add(float64(collected))
+		m.TombstoneCollection.Observe(took.Seconds())
 	}
 }
 

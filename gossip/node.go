@@ -761,16 +761,28 @@ func (n *Node) housekeeping() {
 		case <-rejoin.C:
 			n.rejoin()
 		case <-gc.C:
-			ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
-			if k, err := n.cfg.Store.CollectGarbage(ctx); err != nil && n.ctx.Err() == nil {
-				n.log.Warn("tombstone collection failed", "err", err)
-			} else if k > 0 {
-				n.log.Debug("tombstones collected", "keys", k)
-			}
-			cancel()
+			n.collectGarbage()
 		case <-adm.C:
 			n.RecheckAdmission()
 		}
+	}
+}
+
+// collectGarbage runs one tombstone collection and reports it.
+func (n *Node) collectGarbage() {
+	ctx, cancel := context.WithTimeout(n.ctx, 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	collected, held, err := n.cfg.Store.CollectGarbage(ctx)
+	if err != nil {
+		if n.ctx.Err() == nil {
+			n.log.Warn("tombstone collection failed", "err", err)
+		}
+		return
+	}
+	n.metrics.collection(collected, held, time.Since(start))
+	if collected > 0 {
+		n.log.Debug("tombstones collected", "keys", collected, "still held", held)
 	}
 }
 

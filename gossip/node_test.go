@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/lattice-federation/lattice/crdt"
@@ -220,4 +222,45 @@ func TestMembersBeyondFullMeshPushOverTheOverlay(t *testing.T) {
 	}
 	require.Positive(t, total)
 	t.Logf("%d deltas over overlay links checked (%d members' views changed meanwhile)", total, len(unstable))
+}
+
+// Members collect a deleted object's tombstone once every live member has
+// seen the delete, and say so in their metrics: the tombstones still held,
+// the keys collected, and how long each run took. (The first member to
+// collect it takes it from the others' too: a repair removes what a peer
+// has seen and no longer holds. So only some count it as collected.)
+func TestMembersCollectTombstonesAndReportIt(t *testing.T) {
+	c := startClusterWith(t, 3, func(cfg *Config) { cfg.GCInterval = 200 * time.Millisecond })
+	c.waitMembers(3, slowdown*20*time.Second)
+	ctx := context.Background()
+	key := crdt.Key("test.lattice.dev/Thing/default/doomed")
+	_, err := c.st[0].Put(ctx, key, []byte(`{"apiVersion":"test.lattice.dev/v1","kind":"Thing","metadata":{"name":"doomed"}}`), crdt.PutOptions{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := c.st[2].Get(key)
+		return err == nil
+	}, slowdown*10*time.Second, 20*time.Millisecond)
+	_, err = c.st[1].Delete(ctx, key, 0)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		collected := 0.0
+		for i, node := range c.nodes {
+			m := node.Metrics()
+			collected += testutil.ToFloat64(m.TombstonesCollected)
+			if testutil.ToFloat64(m.Tombstones) != 0 {
+				return false
+			}
+			held := true
+			require.NoError(t, c.st[i].Inspect(ctx, func(r *crdt.Replica) { _, _, held = r.Get(key) }))
+			if held {
+				return false
+			}
+		}
+		return collected >= 1
+	}, slowdown*20*time.Second, 50*time.Millisecond, "the members should collect the tombstone")
+	for _, node := range c.nodes {
+		var runs dto.Metric
+		require.NoError(t, node.Metrics().TombstoneCollection.Write(&runs))
+		require.Positive(t, runs.GetHistogram().GetSampleCount(), "collection runs should be timed")
+	}
 }
