@@ -237,9 +237,13 @@ func TestMembersCollectTombstonesAndReportIt(t *testing.T) {
 	_, err := c.st[0].Put(ctx, key, []byte(`{"apiVersion":"test.lattice.dev/v1","kind":"Thing","metadata":{"name":"doomed"}}`), crdt.PutOptions{})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
-		_, err := c.st[2].Get(key)
-		return err == nil
-	}, slowdown*10*time.Second, 20*time.Millisecond)
+		for _, st := range c.st {
+			if _, err := st.Get(key); err != nil {
+				return false
+			}
+		}
+		return true
+	}, slowdown*10*time.Second, 20*time.Millisecond, "every member should hold the object before it is deleted")
 	_, err = c.st[1].Delete(ctx, key, 0)
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
