@@ -116,9 +116,7 @@ func (w *World) applied(rec *writeRec, j int32) {
 	if rec.done(j) {
 		w.met.latencies = append(w.met.latencies, w.eng.now-rec.at)
 		delete(w.met.pending, rec.dot)
-		if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
-			w.scheduleNextWrite(w.eng.now)
-		}
+		w.writeSettled()
 	}
 }
 

@@ -21,9 +21,9 @@ import (
 // less those that crash or leave meanwhile) has dropped the object's last
 // state: seen in the changes of a repair, or by a collection run of the
 // member's after which it holds nothing for the object (which also counts
-// a member that never held it). A later write of the same object ends the measurement early (the
-// object is live again somewhere): such deletes are counted as
-// superseded, not timed.
+// a member that never held it). A later write of the same object ends the
+// measurement early (the object is live again somewhere): such deletes
+// are counted as superseded, not timed.
 
 // tombRec is one delete whose tombstone is still held somewhere.
 type tombRec struct {

@@ -364,6 +364,14 @@ func (w *World) scheduleNextWrite(from int64) {
 	w.eng.Schedule(at, evWrite, -1, w.writeGen)
 }
 
+// writeSettled starts a sequential workload's next write once no write is
+// pending: the last one converged, failed, or reached no one to wait for.
+func (w *World) writeSettled() {
+	if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
+		w.scheduleNextWrite(w.eng.now)
+	}
+}
+
 // write makes one workload write: a real Put on a random alive member's
 // replica, then a Notify so its Sync runs a round at once (as the store's
 // change notification does in gossip.Node). Under Topology.DiskWrites
@@ -414,9 +422,7 @@ func (w *World) putDurable(id int64) {
 	put := w.puts[id]
 	delete(w.puts, id)
 	if m := w.members[put.member]; !m.alive || m.gen != put.gen {
-		if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
-			w.scheduleNextWrite(w.eng.now)
-		}
+		w.writeSettled()
 		return
 	}
 	w.land(put)
@@ -432,9 +438,7 @@ func (w *World) land(put pendingPut) {
 		if errors.Is(err, crdt.ErrNotFound) {
 			// Deleted by another member while the synced write ran: the
 			// delete fails, as a client's would.
-			if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
-				w.scheduleNextWrite(w.eng.now)
-			}
+			w.writeSettled()
 			return
 		}
 	} else {
@@ -451,9 +455,7 @@ func (w *World) land(put pendingPut) {
 		w.trackTombstone(put)
 	}
 	w.localCommit(m, u)
-	if w.sc.Workload.Arrival == "sequential" && len(w.met.pending) == 0 {
-		w.scheduleNextWrite(w.eng.now) // converged at once (no other member)
-	}
+	w.writeSettled() // converged at once when no other member needs it
 	m.sync.Notify(toTime(w.eng.now))
 	w.scheduleTick(m)
 }
